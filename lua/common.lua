@@ -1,0 +1,33 @@
+--[[
+common.lua: prepended to every lshrs script when it is registered.
+
+Key schema (every key of one index shares the hash tag, so a script call touches one slot):
+  <tag>:meta              hash: the index's parameters, its id type and id count
+  <tag>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
+  <tag>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
+]]
+
+-- Band values of a packed signature: `width` big-endian bytes per band.
+local function band_values(sig, bands, width)
+  local bytes = { string.byte(sig, 1, -1) }
+  if width == 1 then return bytes end
+  local values = {}
+  for k = 1, bands do
+    local v = 0
+    for j = (k - 1) * width + 1, k * width do v = v * 256 + bytes[j] end
+    values[k] = v
+  end
+  return values
+end
+
+local function bucket_key(tag, band, value)
+  return tag .. ':b:' .. (band - 1) .. ':' .. value
+end
+
+-- Refuses a caller whose parameters differ from the ones the index was created with.
+local function params_error(stored, fingerprint)
+  if stored and stored ~= fingerprint then
+    return redis.error_reply('LSHRS_PARAMS ' .. stored)
+  end
+  return nil
+end

@@ -1,0 +1,63 @@
+--[[
+insert.lua: upsert a batch of ids into their band buckets, all or nothing.
+KEYS[1]   the index's meta hash, <tag>:meta
+ARGV[1]   the tag, e.g. "{lshrs}"; bucket and reverse keys are built from it (same slot)
+ARGV[2]   the caller's parameter fingerprint
+ARGV[3]   the batch's id type, "int" or "str"
+ARGV[4]   bands
+ARGV[5]   bytes per band value in a signature
+ARGV[6]   n, the number of meta field/value pairs that follow (written when the index is new)
+ARGV[7 .. 6+2n]  those pairs
+then one triple per id: id, reverse page, packed signature
+An id already indexed leaves only the buckets its new signature no longer names.
+Returns {added, moved, unchanged}.
+Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
+]]
+local meta = KEYS[1]
+local tag = ARGV[1]
+local fingerprint = ARGV[2]
+local id_type = ARGV[3]
+local bands = tonumber(ARGV[4])
+local width = tonumber(ARGV[5])
+local n_meta = tonumber(ARGV[6])
+
+local stored = redis.call('HMGET', meta, 'fingerprint', 'idType')
+local refused = params_error(stored[1], fingerprint)
+if refused then return refused end
+if stored[2] and stored[2] ~= id_type then
+  return redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
+end
+if not stored[1] then
+  local fields = {}
+  for i = 7, 6 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, unpack(fields))
+end
+if not stored[2] then redis.call('HSET', meta, 'idType', id_type) end
+
+local added, moved, unchanged = 0, 0, 0
+for i = 7 + 2 * n_meta, #ARGV, 3 do
+  local id, sig = ARGV[i], ARGV[i + 2]
+  local reverse = tag .. ':r:' .. ARGV[i + 1]
+  local old = redis.call('HGET', reverse, id)
+  if old == sig then
+    unchanged = unchanged + 1
+  else
+    local new = band_values(sig, bands, width)
+    if old then
+      local prev = band_values(old, bands, width)
+      for k = 1, bands do
+        if prev[k] ~= new[k] then
+          redis.call('SREM', bucket_key(tag, k, prev[k]), id)
+          redis.call('SADD', bucket_key(tag, k, new[k]), id)
+        end
+      end
+      moved = moved + 1
+    else
+      for k = 1, bands do redis.call('SADD', bucket_key(tag, k, new[k]), id) end
+      added = added + 1
+    end
+    redis.call('HSET', reverse, id, sig)
+  end
+end
+if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
+return { added, moved, unchanged }

@@ -1,0 +1,22 @@
+/** Stable codes of {@link LshrsError}; hosts branch on these, never on messages. */
+export type LshrsErrorCode =
+  | 'BAD_OPTION' // an option is missing, of the wrong type or out of range
+  | 'DIMENSION' // a vector's length differs from the index's dim
+  | 'NOT_FINITE' // a vector holds NaN or Infinity
+  | 'ZERO_VECTOR' // a vector of zeros has no direction to hash
+  | 'BAD_ID' // an id is neither a non-negative safe integer nor an acceptable string
+  | 'ID_TYPE' // integer and string ids mixed in one index
+  | 'PARAMS_MISMATCH' // the index in Redis was created with other parameters
+  | 'NO_STORE' // a rerank or a write needs a vector store and none is configured
+  | 'BAD_STORE'; // the vector store's table or data is not usable
+
+/** The one error class lshrs throws. Errors of Redis and pg pass through unchanged. */
+export class LshrsError extends Error {
+  readonly code: LshrsErrorCode;
+
+  constructor(code: LshrsErrorCode, message: string) {
+    super(message);
+    this.name = 'LshrsError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,26 @@
+export { LSHRS } from './lshrs';
+export type { LSHRSOptions, IndexItem, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
+export type { Hit } from './rerank';
+export { LshrsError } from './errors';
+export type { LshrsErrorCode } from './errors';
+export type { Id, IdType } from './ids';
+export type { VectorLike } from './vectors';
+export { PostgresVectorStore } from './stores/postgres';
+export type { PostgresVectorStoreOptions } from './stores/postgres';
+export { RedisVectorStore } from './stores/redis';
+export type { RedisVectorStoreOptions } from './stores/redis';
+export type { VectorStore, StoredItem, StoreWrite, FetchVectors } from './stores/types';
+export {
+  optimalParams,
+  sqrtParams,
+  sCurve,
+  collisionProbability,
+  falsePositiveRate,
+  falseNegativeRate,
+  MAX_ROWS_PER_BAND,
+} from './params/scurve';
+export type { BandParams, OptimalParamsOptions } from './params/scurve';
+export { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
+export { bandValues } from './hashing/signatures';
+export { readParquet } from './parquet/read';
+export type { ParquetColumns } from './parquet/read';

@@ -1,0 +1,390 @@
+import { LshrsError } from './errors';
+import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
+import { bandValues, bytesPerBand, packSignature } from './hashing/signatures';
+import { commonIdType, decodeId, pageOf, type Id, type IdType } from './ids';
+import { fingerprint, mismatchError, resolveShape, shapeFields, type IndexShape, type ShapeOptions } from './params/shape';
+import { openRedis, type RedisClient } from './redis/connection';
+import {
+  clearIndex,
+  insertBatch,
+  measureIndex,
+  queryBuckets,
+  readMeta,
+  removeBatch,
+  type ScriptContext,
+} from './redis/index-ops';
+import { indexKeys, type IndexKeys } from './redis/keys';
+import { rerankByCosine, type Hit } from './rerank';
+import { callbackStore } from './stores/callback';
+import type { FetchVectors, StoreWrite, VectorStore } from './stores/types';
+import { toFloat32, writeVector, type VectorLike } from './vectors';
+
+export interface LSHRSOptions extends ShapeOptions {
+  /** An ioredis `Redis` or `Cluster` the host holds (never closed by lshrs), or a URL (closed by `close()`). */
+  redis: RedisClient | string;
+  /** Vector dimension, fixed for the life of the index. */
+  dim: number;
+  /** Where vectors live, for the rerank and, when it can write, for ingest and delete. */
+  store?: VectorStore;
+  /** Any other database: a function from ids to their vectors (read-only). Instead of `store`. */
+  fetchVectors?: FetchVectors;
+  /** Names the index: every key is `{prefix}:...`. @defaultValue "lshrs" */
+  prefix?: string;
+  /** Seed of the random hyperplanes. @defaultValue 42 */
+  seed?: number | string;
+  /** Hyperplane budget the (bands, rows) planner may spend. @defaultValue 128 */
+  numPerm?: number;
+  /** Bands; with `rowsPerBand`, overrides the planner. @defaultValue planned from numPerm and threshold (16 for the defaults) */
+  numBands?: number;
+  /** Hyperplanes per band (at most 32). @defaultValue planned (8 for the defaults) */
+  rowsPerBand?: number;
+  /** Cosine at which the planner balances false positives and false negatives. @defaultValue 0.5 */
+  threshold?: number;
+  /** Hashes the reverse records are spread over; fixed for the life of the index. @defaultValue 65536 */
+  reversePages?: number;
+  /** Ids per script call when indexing or deleting. @defaultValue 500 */
+  batchSize?: number;
+  /** Most candidates a query takes from Redis. @defaultValue 1000 */
+  maxCandidates?: number;
+}
+
+/** One item to index. */
+export interface IndexItem {
+  id: Id;
+  vector: VectorLike;
+  text?: string | null;
+}
+
+export interface QueryOptions {
+  /** Results to return. @defaultValue 10 */
+  topK?: number;
+  /** Fraction of the collision-ranked candidates that is fetched and reranked, in (0, 1]. @defaultValue 1 */
+  topP?: number;
+  /** `false` returns the collision ranking without touching the store. @defaultValue true */
+  rerank?: boolean;
+  /** Most candidates taken from Redis for this query. @defaultValue the index's maxCandidates */
+  maxCandidates?: number;
+}
+
+export interface IndexResult {
+  /** Ids new to the index. */
+  added: number;
+  /** Ids that were indexed already and whose buckets changed. */
+  moved: number;
+  /** Ids indexed already with the same signature. */
+  unchanged: number;
+}
+
+export interface DeleteResult {
+  removed: number;
+  /** Ids that were not in the index. */
+  unknown: number;
+}
+
+export interface IndexStats {
+  prefix: string;
+  dim: number;
+  seed: number | string;
+  bands: number;
+  rows: number;
+  reversePages: number;
+  idType: IdType | null;
+  /** Ids indexed. */
+  ids: number;
+  /** Non-empty band buckets. */
+  buckets: number;
+  /** Reverse-record hashes in use. */
+  reversePagesUsed: number;
+  /** MEMORY USAGE summed over every key of the index. */
+  redisBytes: number;
+  bytesPerId: number | null;
+}
+
+/** The saved state: these few numbers rebuild the hashing bit for bit. */
+export interface SavedState {
+  lshrs: 1;
+  prefix: string;
+  dim: number;
+  seed: number | string;
+  bands: number;
+  rows: number;
+  reversePages: number;
+}
+
+export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates'>;
+
+interface PreparedBatch {
+  idType: IdType;
+  ids: Id[];
+  vectors: Float32Array;
+  texts: (string | null | undefined)[];
+}
+
+const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 1000, topK: 10, topP: 1 } as const;
+
+function intOption(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new LshrsError('BAD_OPTION', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Nearest-neighbour search over a Redis of LSH buckets and the user's own vector store.
+ * Constructing is synchronous and touches no server; the first call checks the stored parameters.
+ */
+export class LSHRS {
+  readonly prefix: string;
+  readonly shape: IndexShape;
+  readonly batchSize: number;
+  readonly maxCandidates: number;
+  private readonly redis: RedisClient;
+  private readonly ownsRedis: boolean;
+  private readonly store?: VectorStore;
+  private readonly keys: IndexKeys;
+  private readonly planes: Float32Array;
+  private readonly ctx: ScriptContext;
+  private readonly metaFields: Record<string, string>;
+  /** The stored id type, once the first call has read the meta (undefined: not read or empty index). */
+  private idType?: IdType;
+  private metaChecked = false;
+
+  constructor(options: LSHRSOptions) {
+    if (!options || typeof options !== 'object') throw new LshrsError('BAD_OPTION', 'LSHRS needs an options object');
+    if (options.redis === undefined || options.redis === null) throw new LshrsError('BAD_OPTION', 'LSHRS needs a redis client or URL');
+    if (options.store && options.fetchVectors) throw new LshrsError('BAD_OPTION', 'give either store or fetchVectors, not both');
+    this.shape = resolveShape(options);
+    this.prefix = options.prefix ?? DEFAULTS.prefix;
+    this.keys = indexKeys(this.prefix);
+    this.batchSize = intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000);
+    this.maxCandidates = intOption('maxCandidates', options.maxCandidates ?? DEFAULTS.maxCandidates, 1, 1_000_000);
+    this.store = options.store ?? (options.fetchVectors ? callbackStore(options.fetchVectors) : undefined);
+    this.planes = hyperplanes(this.shape.dim, this.shape.bands * this.shape.rows, this.shape.seed);
+    this.metaFields = shapeFields(this.shape, planesFingerprint(this.planes));
+    ({ client: this.redis, owned: this.ownsRedis } = openRedis(options.redis));
+    this.ctx = {
+      client: this.redis,
+      keys: this.keys,
+      fingerprint: fingerprint(this.metaFields),
+      bands: this.shape.bands,
+      bytesPerBand: bytesPerBand(this.shape.rows),
+      metaFields: this.metaFields,
+      onMismatch: (stored) => mismatchError(this.prefix, stored, this.metaFields),
+    };
+  }
+
+  /** Rebuilds an index handle from {@link LSHRS.toJSON}'s output. */
+  static fromJSON(json: SavedState | string, runtime: RuntimeOptions): LSHRS {
+    const state = (typeof json === 'string' ? JSON.parse(json) : json) as SavedState;
+    if (!state || state.lshrs !== 1) throw new LshrsError('BAD_OPTION', 'not a saved lshrs state (expected { lshrs: 1, ... })');
+    return new LSHRS({
+      ...runtime,
+      prefix: state.prefix,
+      dim: state.dim,
+      seed: state.seed,
+      numBands: state.bands,
+      rowsPerBand: state.rows,
+      reversePages: state.reversePages,
+    });
+  }
+
+  toJSON(): SavedState {
+    const { dim, seed, bands, rows, reversePages } = this.shape;
+    return { lshrs: 1, prefix: this.prefix, dim, seed, bands, rows, reversePages };
+  }
+
+  /** Upserts one item: its store row (when the store can write), then its buckets. */
+  async ingest(id: Id, vector: VectorLike, text?: string | null): Promise<IndexResult> {
+    return this.index([{ id, vector, text }]);
+  }
+
+  /**
+   * Upserts many items, `batchSize` per script call; each batch is atomic in Redis. An array is
+   * validated whole before anything is written; a stream batch by batch (earlier batches stay).
+   */
+  async index(items: Iterable<IndexItem> | AsyncIterable<IndexItem>): Promise<IndexResult> {
+    const total: IndexResult = { added: 0, moved: 0, unchanged: 0 };
+    const write = async (batch: PreparedBatch) => {
+      const counts = await this.writeBatch(batch);
+      total.added += counts.added;
+      total.moved += counts.moved;
+      total.unchanged += counts.unchanged;
+    };
+    if (Array.isArray(items)) {
+      const list = items as IndexItem[];
+      const prepared: PreparedBatch[] = [];
+      for (let i = 0; i < list.length; i += this.batchSize) prepared.push(this.prepare(list.slice(i, i + this.batchSize)));
+      if (prepared.length > 1) this.checkOneIdType(prepared);
+      for (const batch of prepared) await write(batch);
+      return total;
+    }
+    let pending: IndexItem[] = [];
+    for await (const item of items as AsyncIterable<IndexItem>) {
+      pending.push(item);
+      if (pending.length === this.batchSize) {
+        await write(this.prepare(pending));
+        pending = [];
+      }
+    }
+    if (pending.length > 0) await write(this.prepare(pending));
+    return total;
+  }
+
+  /** Removes ids from every bucket through their reverse records, then their store rows. */
+  async delete(idOrIds: Id | readonly Id[]): Promise<DeleteResult> {
+    const ids = [...new Set(Array.isArray(idOrIds) ? (idOrIds as Id[]) : [idOrIds as Id])];
+    const result: DeleteResult = { removed: 0, unknown: 0 };
+    const idType = commonIdType(ids);
+    if (!idType) return result;
+    await this.checkBeforeWrite(idType);
+    for (let i = 0; i < ids.length; i += this.batchSize) {
+      const batch = ids.slice(i, i + this.batchSize);
+      const counts = await removeBatch(
+        this.ctx,
+        idType,
+        batch.map((id) => ({ id: String(id), page: pageOf(id, this.shape.reversePages) })),
+      );
+      result.removed += counts.removed;
+      result.unknown += counts.unknown;
+      if (this.store?.delete) await this.store.delete(batch);
+    }
+    return result;
+  }
+
+  /** The nearest items to `vector`: candidates from the buckets, reranked by exact cosine. */
+  async query(vector: VectorLike, options: QueryOptions = {}): Promise<Hit[]> {
+    const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, 1_000_000);
+    const topP = options.topP ?? DEFAULTS.topP;
+    if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
+      throw new LshrsError('BAD_OPTION', `topP must lie in (0, 1], got ${String(topP)}`);
+    }
+    const limit = intOption('maxCandidates', options.maxCandidates ?? this.maxCandidates, 1, 1_000_000);
+    const rerank = options.rerank ?? true;
+    if (rerank && !this.store) {
+      throw new LshrsError('NO_STORE', 'query needs a store or fetchVectors to rerank; pass rerank: false for the collision ranking only');
+    }
+    const q = toFloat32(vector, this.shape.dim, 'query');
+    const values = bandValues(q, 1, this.planes, this.shape);
+    const bucketKeys = Array.from(values, (value, band) => this.keys.bucket(band, value));
+    const found = await queryBuckets(this.ctx, bucketKeys, limit);
+    if (!found.idType || found.ids.length === 0) return [];
+    this.idType = found.idType;
+    const ids = found.ids.map((raw) => decodeId(raw, found.idType as IdType));
+    if (!rerank) {
+      return ids.slice(0, topK).map((id, i) => ({ id, score: found.collisions[i] / this.shape.bands, collisions: found.collisions[i] }));
+    }
+    const take = Math.ceil(topP * ids.length);
+    const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
+    const rows = await (this.store as VectorStore).fetch(candidates.ids);
+    return rerankByCosine(q, candidates, rows, topK);
+  }
+
+  /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */
+  async stats(): Promise<IndexStats> {
+    const meta = await this.checkedMeta();
+    const footprint = await measureIndex(this.redis, this.keys);
+    const ids = Number(meta.ids ?? 0);
+    const { dim, seed, bands, rows, reversePages } = this.shape;
+    return {
+      prefix: this.prefix,
+      dim,
+      seed,
+      bands,
+      rows,
+      reversePages,
+      idType: meta.idType === 'int' || meta.idType === 'str' ? meta.idType : null,
+      ids,
+      buckets: footprint.buckets,
+      reversePagesUsed: footprint.reversePagesUsed,
+      redisBytes: footprint.bytes,
+      bytesPerId: ids > 0 ? footprint.bytes / ids : null,
+    };
+  }
+
+  /**
+   * Removes every key of this index and nothing else (vectors of a RedisVectorStore stay). Works
+   * whatever parameters the index was created with: it is how an index is rebuilt with new ones.
+   */
+  async clear(): Promise<number> {
+    return clearIndex(this.redis, this.keys);
+  }
+
+  /** Closes what lshrs opened: a Redis it connected to from a URL, and the store's own connections. */
+  async close(): Promise<void> {
+    if (this.ownsRedis) await this.redis.quit();
+    await this.store?.close?.();
+  }
+
+  /** Reads the stored meta and refuses an index created with other parameters. */
+  private async checkedMeta(): Promise<Record<string, string>> {
+    const meta = await readMeta(this.ctx);
+    if (meta.fingerprint !== undefined && meta.fingerprint !== this.ctx.fingerprint) throw this.ctx.onMismatch(meta);
+    this.metaChecked = true;
+    if (meta.idType === 'int' || meta.idType === 'str') this.idType = meta.idType;
+    return meta;
+  }
+
+  /**
+   * Before the first write touches the store: the parameters and the id type must match the index,
+   * so a refused batch changes neither Redis nor the store. The scripts check both again, atomically.
+   */
+  private async checkBeforeWrite(idType: IdType): Promise<void> {
+    if (!this.metaChecked || !this.idType) await this.checkedMeta();
+    if (this.idType && this.idType !== idType) {
+      const held = this.idType === 'int' ? 'integer' : 'string';
+      throw new LshrsError('ID_TYPE', `index "${this.prefix}" holds ${held} ids; got ${held === 'integer' ? 'string' : 'integer'} ids`);
+    }
+  }
+
+  private checkOneIdType(batches: PreparedBatch[]): void {
+    const first = batches[0];
+    const other = batches.find((b) => b.idType !== first.idType);
+    if (other) {
+      throw new LshrsError('ID_TYPE', `ids mix integers and strings (${JSON.stringify(first.ids[0])} and ${JSON.stringify(other.ids[0])})`);
+    }
+  }
+
+  /** Validates a batch and keeps the last occurrence of a repeated id. */
+  private prepare(items: readonly IndexItem[]): PreparedBatch {
+    const lastIndex = new Map<string, number>();
+    items.forEach((item, i) => {
+      if (!item || typeof item !== 'object') throw new LshrsError('BAD_ID', `item ${i} is not an object with id and vector`);
+      lastIndex.set(`${typeof item.id}:${String(item.id)}`, i);
+    });
+    const kept = items.filter((item, i) => lastIndex.get(`${typeof item.id}:${String(item.id)}`) === i);
+    const idType = commonIdType(kept.map((item) => item.id)) as IdType;
+    const { dim } = this.shape;
+    const vectors = new Float32Array(kept.length * dim);
+    kept.forEach((item, i) => {
+      const label = `item ${JSON.stringify(item.id)}`;
+      writeVector(item.vector, dim, vectors, i * dim, label);
+      if (item.text !== undefined && item.text !== null && typeof item.text !== 'string') {
+        throw new LshrsError('BAD_OPTION', `${label}: text must be a string, got ${typeof item.text}`);
+      }
+    });
+    return { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text) };
+  }
+
+  private async writeBatch(batch: PreparedBatch): Promise<IndexResult> {
+    const { dim, bands, rows, reversePages } = this.shape;
+    const n = batch.ids.length;
+    await this.checkBeforeWrite(batch.idType);
+    if (this.store?.upsert) {
+      const writes: StoreWrite[] = batch.ids.map((id, i) => ({
+        id,
+        vector: batch.vectors.subarray(i * dim, (i + 1) * dim),
+        text: batch.texts[i],
+      }));
+      await this.store.upsert(writes);
+    }
+    const values = bandValues(batch.vectors, n, this.planes, this.shape);
+    const entries = batch.ids.map((id, i) => ({
+      id: String(id),
+      page: pageOf(id, reversePages),
+      signature: packSignature(values, i * bands, bands, rows),
+    }));
+    const counts = await insertBatch(this.ctx, batch.idType, entries);
+    this.idType = batch.idType;
+    return counts;
+  }
+}

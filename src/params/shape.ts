@@ -1,0 +1,97 @@
+import { LshrsError } from '../errors';
+import { MAX_ROWS_PER_BAND, optimalParams } from './scurve';
+
+/** Version of the Redis layout; stored in the meta hash. */
+export const SCHEMA_VERSION = 1;
+
+/** The few numbers that fix an index: with them any process rebuilds its hyperplanes bit for bit. */
+export interface IndexShape {
+  readonly dim: number;
+  readonly seed: number | string;
+  readonly bands: number;
+  readonly rows: number;
+  /** Reverse-record hashes the ids are spread over. */
+  readonly reversePages: number;
+}
+
+export interface ShapeOptions {
+  dim: number;
+  seed?: number | string;
+  numPerm?: number;
+  numBands?: number;
+  rowsPerBand?: number;
+  threshold?: number;
+  reversePages?: number;
+}
+
+export const SHAPE_DEFAULTS = {
+  seed: 42,
+  numPerm: 128,
+  threshold: 0.5,
+  reversePages: 65536,
+} as const;
+
+function positiveInt(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new LshrsError('BAD_OPTION', `${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates the shape options and fills in the defaults (bands and rows from the S-curve planner). */
+export function resolveShape(options: ShapeOptions): IndexShape {
+  const dim = positiveInt('dim', options.dim, 65536);
+  const seed = options.seed ?? SHAPE_DEFAULTS.seed;
+  if (!(typeof seed === 'string' ? seed.length > 0 && seed.length <= 128 : Number.isSafeInteger(seed))) {
+    throw new LshrsError('BAD_OPTION', `seed must be a safe integer or a string of 1-128 characters, got ${String(seed)}`);
+  }
+  const reversePages = positiveInt('reversePages', options.reversePages ?? SHAPE_DEFAULTS.reversePages, 1 << 24);
+  let bands = options.numBands;
+  let rows = options.rowsPerBand;
+  if (bands === undefined || rows === undefined) {
+    const numPerm = positiveInt('numPerm', options.numPerm ?? SHAPE_DEFAULTS.numPerm, 4096);
+    if (bands !== undefined) rows = Math.min(MAX_ROWS_PER_BAND, Math.floor(numPerm / positiveInt('numBands', bands, numPerm)));
+    else if (rows !== undefined) bands = Math.floor(numPerm / positiveInt('rowsPerBand', rows, Math.min(numPerm, MAX_ROWS_PER_BAND)));
+    else ({ bands, rows } = optimalParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
+  }
+  return Object.freeze({
+    dim,
+    seed,
+    bands: positiveInt('numBands', bands, 4096),
+    rows: positiveInt('rowsPerBand', rows, MAX_ROWS_PER_BAND),
+    reversePages,
+  });
+}
+
+/** The meta fields that describe a shape, in the order they are stored. */
+export function shapeFields(shape: IndexShape, planes: string): Record<string, string> {
+  return {
+    schema: String(SCHEMA_VERSION),
+    dim: String(shape.dim),
+    seed: typeof shape.seed === 'string' ? `s:${shape.seed}` : String(shape.seed),
+    bands: String(shape.bands),
+    rows: String(shape.rows),
+    reversePages: String(shape.reversePages),
+    planes,
+  };
+}
+
+/** One readable string that differs whenever anything that changes hashing or key layout differs. */
+export function fingerprint(fields: Record<string, string>): string {
+  return [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes].join('/');
+}
+
+/** The error for an index stored with other parameters, naming every field that differs. */
+export function mismatchError(prefix: string, stored: Record<string, string>, mine: Record<string, string>): LshrsError {
+  const differences = Object.keys(mine)
+    .filter((field) => stored[field] !== mine[field])
+    .map((field) =>
+      field === 'planes'
+        ? `hyperplane fingerprint ${stored.planes} in Redis, ${mine.planes} here (the same seed gives other planes: another lshrs or Node version?)`
+        : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
+    );
+  return new LshrsError(
+    'PARAMS_MISMATCH',
+    `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`,
+  );
+}

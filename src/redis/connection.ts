@@ -1,0 +1,22 @@
+import { Cluster, Redis } from 'ioredis';
+
+/** What lshrs talks to: a host's ioredis client or cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** A Redis given as a URL is opened here and closed by lshrs; a client passed in is the host's. */
+export function openRedis(redis: RedisClient | string): { client: RedisClient; owned: boolean } {
+  if (typeof redis === 'string') {
+    // Fail a call after a few reconnect attempts instead of queueing it forever on a dead server.
+    return { client: new Redis(redis, { maxRetriesPerRequest: 2, lazyConnect: true }), owned: true };
+  }
+  return { client: redis, owned: false };
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}
+
+/** Every node that holds data: the masters of a cluster, or the one server. */
+export function dataNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}

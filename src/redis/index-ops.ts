@@ -1,0 +1,153 @@
+import { LshrsError } from '../errors';
+import type { IdType } from '../ids';
+import { dataNodes, type RedisClient } from './connection';
+import type { IndexKeys } from './keys';
+import { runScript, type ScriptName } from './scripts';
+
+/** What every script call needs to know about the index it works on. */
+export interface ScriptContext {
+  client: RedisClient;
+  keys: IndexKeys;
+  fingerprint: string;
+  bands: number;
+  bytesPerBand: number;
+  /** Meta fields written when an insert creates the index. */
+  metaFields: Record<string, string>;
+  /** Reads the stored meta and builds the error for a parameter mismatch. */
+  onMismatch(stored: Record<string, string>): Error;
+}
+
+export interface InsertEntry {
+  id: string;
+  page: number;
+  signature: Buffer;
+}
+
+export interface InsertCounts {
+  added: number;
+  moved: number;
+  unchanged: number;
+}
+
+export interface RemoveEntry {
+  id: string;
+  page: number;
+}
+
+export interface RemoveCounts {
+  removed: number;
+  unknown: number;
+}
+
+export interface CandidateList {
+  idType: IdType | undefined;
+  /** Distinct ids that share at least one bucket with the query, before the limit. */
+  total: number;
+  ids: string[];
+  collisions: number[];
+}
+
+export async function readMeta(ctx: Pick<ScriptContext, 'client' | 'keys'>): Promise<Record<string, string>> {
+  return ctx.client.hgetall(ctx.keys.meta);
+}
+
+async function call(ctx: ScriptContext, name: ScriptName, keys: string[], args: (string | number | Buffer)[]) {
+  try {
+    return await runScript(ctx.client, name, keys, args);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : '';
+    if (message.startsWith('LSHRS_PARAMS')) throw ctx.onMismatch(await readMeta(ctx));
+    if (message.startsWith('LSHRS_IDTYPE')) {
+      const stored = message.split(' ')[1] === 'int' ? 'integer' : 'string';
+      throw new LshrsError('ID_TYPE', `index "${ctx.keys.tag}" holds ${stored} ids; this batch has ${stored === 'integer' ? 'string' : 'integer'} ids`);
+    }
+    throw err;
+  }
+}
+
+/** One script call: the whole batch is upserted or nothing is. */
+export async function insertBatch(ctx: ScriptContext, idType: IdType, entries: readonly InsertEntry[]): Promise<InsertCounts> {
+  const metaPairs = Object.entries(ctx.metaFields).flat();
+  const args: (string | number | Buffer)[] = [
+    ctx.keys.tag,
+    ctx.fingerprint,
+    idType,
+    ctx.bands,
+    ctx.bytesPerBand,
+    metaPairs.length / 2,
+    ...metaPairs,
+  ];
+  for (const e of entries) args.push(e.id, e.page, e.signature);
+  const [added, moved, unchanged] = (await call(ctx, 'insert', [ctx.keys.meta], args)) as number[];
+  return { added, moved, unchanged };
+}
+
+/** One script call: every id of the batch leaves every bucket, through its reverse record. */
+export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: readonly RemoveEntry[]): Promise<RemoveCounts> {
+  const args: (string | number)[] = [ctx.keys.tag, ctx.fingerprint, idType, ctx.bands, ctx.bytesPerBand];
+  for (const e of entries) args.push(e.id, e.page);
+  const [removed, unknown] = (await call(ctx, 'remove', [ctx.keys.meta], args)) as number[];
+  return { removed, unknown };
+}
+
+/** One script call: the query's buckets' union, ranked by collisions, at most `limit` long. */
+export async function queryBuckets(ctx: ScriptContext, bucketKeys: readonly string[], limit: number): Promise<CandidateList> {
+  const reply = (await call(ctx, 'query', [ctx.keys.meta, ...bucketKeys], [ctx.fingerprint, limit])) as (string | number)[];
+  const ids: string[] = [];
+  const collisions: number[] = [];
+  for (let i = 2; i < reply.length; i += 2) {
+    ids.push(String(reply[i]));
+    collisions.push(Number(reply[i + 1]));
+  }
+  const type = reply[0] === 'int' || reply[0] === 'str' ? reply[0] : undefined;
+  return { idType: type, total: Number(reply[1]), ids, collisions };
+}
+
+/** Every key of the index on every data node, found with SCAN (never on the write or read path). */
+export async function* scanIndexKeys(client: RedisClient, keys: IndexKeys): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
+  for (const node of dataNodes(client)) {
+    for (const pattern of keys.patterns) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (found.length > 0) yield { node, keys: found };
+      } while (cursor !== '0');
+    }
+  }
+}
+
+/** Removes every key of the index and nothing else; returns how many keys went. */
+export async function clearIndex(client: RedisClient, keys: IndexKeys): Promise<number> {
+  let removed = 0;
+  for await (const batch of scanIndexKeys(client, keys)) {
+    removed += await batch.node.unlink(...batch.keys);
+  }
+  return removed;
+}
+
+export interface IndexFootprint {
+  buckets: number;
+  reversePagesUsed: number;
+  bytes: number;
+}
+
+/** Counts the index's keys and adds up MEMORY USAGE over them. */
+export async function measureIndex(client: RedisClient, keys: IndexKeys): Promise<IndexFootprint> {
+  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0 };
+  const bucketMarker = `${keys.tag}:b:`;
+  const reverseMarker = `${keys.tag}:r:`;
+  for await (const batch of scanIndexKeys(client, keys)) {
+    const pipeline = batch.node.pipeline();
+    for (const key of batch.keys) {
+      pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+      if (key.startsWith(bucketMarker)) footprint.buckets++;
+      else if (key.startsWith(reverseMarker)) footprint.reversePagesUsed++;
+    }
+    for (const [err, bytes] of (await pipeline.exec()) ?? []) {
+      if (err) throw err;
+      footprint.bytes += Number(bytes ?? 0);
+    }
+  }
+  return footprint;
+}

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RedisClient } from './connection';
+
+/** The operations lshrs runs in Redis, one Lua file each. */
+export type ScriptName = 'insert' | 'remove' | 'query';
+
+const LUA_DIR = join(__dirname, '..', '..', 'lua');
+
+function loadSource(name: ScriptName): string {
+  const common = readFileSync(join(LUA_DIR, 'common.lua'), 'utf8');
+  return `${common}\n${readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8')}`;
+}
+
+interface Registered {
+  command: string;
+  lua: string;
+}
+
+const registry = new Map<ScriptName, Registered>();
+
+function registered(name: ScriptName): Registered {
+  let entry = registry.get(name);
+  if (!entry) {
+    const lua = loadSource(name);
+    // The command name carries the script's digest: two lshrs versions sharing a host's
+    // connection never overwrite each other's scripts.
+    const digest = createHash('sha1').update(lua).digest('hex').slice(0, 12);
+    entry = { command: `lshrs_${name}_${digest}`, lua };
+    registry.set(name, entry);
+  }
+  return entry;
+}
+
+type ScriptCommand = (numberOfKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
+
+/**
+ * Runs one script as a single EVALSHA (ioredis falls back to EVAL by itself when the server's
+ * script cache lacks it, e.g. after SCRIPT FLUSH or a failover).
+ */
+export function runScript(
+  client: RedisClient,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number | Buffer)[],
+): Promise<unknown> {
+  const { command, lua } = registered(name);
+  const target = client as unknown as Record<string, ScriptCommand | undefined>;
+  if (typeof target[command] !== 'function') client.defineCommand(command, { lua });
+  return (target[command] as ScriptCommand).call(client, keys.length, ...keys, ...args);
+}

@@ -1,0 +1,238 @@
+import pg from 'pg';
+import { LshrsError } from '../errors';
+import type { Id } from '../ids';
+import { float32FromLE, float32ToLE } from './float32';
+import type { StoredItem, StoreWrite, VectorStore } from './types';
+
+export interface PostgresVectorStoreOptions {
+  /** A pool the host already holds; lshrs never ends it. */
+  pool?: pg.Pool;
+  /** Or a connection string: lshrs opens a pool and `close()` ends it. */
+  connectionString?: string;
+  /** The table, optionally schema-qualified ("public.items"). */
+  table: string;
+  /** @defaultValue "id" */
+  idColumn?: string;
+  /** `real[]`, `double precision[]`, `bytea` (float32, little-endian) or pgvector's `vector`. @defaultValue "embedding" */
+  vectorColumn?: string;
+  /** A text column returned with each hit, or `null` for none. @defaultValue "text" */
+  textColumn?: string | null;
+  /** Leave the table to the host: ingest and delete touch only the index. @defaultValue false */
+  readOnly?: boolean;
+}
+
+type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
+
+const KIND_BY_TYPNAME: Record<string, VectorKind> = {
+  _float4: 'float4[]',
+  _float8: 'float8[]',
+  bytea: 'bytea',
+  vector: 'vector',
+};
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function quoteTable(table: string): string {
+  const parts = table.split('.');
+  if (parts.length > 2 || parts.some((p) => p.length === 0)) {
+    throw new LshrsError('BAD_OPTION', `table must be "name" or "schema.name", got ${JSON.stringify(table)}`);
+  }
+  return parts.map(quoteIdent).join('.');
+}
+
+interface TableShape {
+  kind: VectorKind;
+  idType: string;
+  hasText: boolean;
+}
+
+/** Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements. */
+function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
+  const ndim = bytes.readInt32BE(0);
+  let offset = 12 + 8 * ndim;
+  const count = ndim === 0 ? 0 : bytes.readInt32BE(12);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const len = bytes.readInt32BE(offset);
+    offset += 4;
+    if (len < 0) return new Float32Array(0); // a NULL element: no usable vector
+    out[i] = width === 4 ? bytes.readFloatBE(offset) : bytes.readDoubleBE(offset);
+    offset += len;
+  }
+  return out;
+}
+
+/** pgvector's binary format (vector_send): int16 dim, int16 unused, big-endian float4s. */
+function decodeVectorSend(bytes: Buffer): Float32Array {
+  const dim = bytes.readInt16BE(0);
+  const out = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) out[i] = bytes.readFloatBE(4 + 4 * i);
+  return out;
+}
+
+function vectorLiteral(kind: VectorKind, vector: Float32Array): string {
+  switch (kind) {
+    case 'bytea':
+      return `\\x${float32ToLE(vector).toString('hex')}`;
+    case 'vector':
+      return `[${Array.prototype.join.call(vector, ',')}]`;
+    default:
+      return `{${Array.prototype.join.call(vector, ',')}}`;
+  }
+}
+
+/**
+ * Vectors in a PostgreSQL table of the user's: `id, embedding, text`. All candidates of a query
+ * are fetched in one statement; values are always parameters, identifiers always quoted.
+ */
+export class PostgresVectorStore implements VectorStore {
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly table: string;
+  private readonly tableName: string;
+  private readonly columnNames: { id: string; vector: string; text: string | null };
+  private readonly idColumn: string;
+  private readonly vectorColumn: string;
+  private readonly textColumn: string | null;
+  readonly readOnly: boolean;
+  private shape?: Promise<TableShape>;
+
+  constructor(options: PostgresVectorStoreOptions) {
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else if (options.connectionString) {
+      this.pool = new pg.Pool({ connectionString: options.connectionString, max: 4 });
+      this.ownsPool = true;
+    } else {
+      throw new LshrsError('BAD_OPTION', 'PostgresVectorStore needs a pool or a connectionString');
+    }
+    this.tableName = options.table;
+    this.table = quoteTable(options.table);
+    this.columnNames = {
+      id: options.idColumn ?? 'id',
+      vector: options.vectorColumn ?? 'embedding',
+      text: options.textColumn === null ? null : (options.textColumn ?? 'text'),
+    };
+    this.idColumn = quoteIdent(this.columnNames.id);
+    this.vectorColumn = quoteIdent(this.columnNames.vector);
+    this.textColumn = this.columnNames.text === null ? null : quoteIdent(this.columnNames.text);
+    this.readOnly = options.readOnly ?? false;
+    if (this.readOnly) {
+      // A read-only store offers no writes at all, so the index never assumes it wrote a row.
+      (this as { upsert?: unknown }).upsert = undefined;
+      (this as { delete?: unknown }).delete = undefined;
+    }
+  }
+
+  /** Creates a table lshrs can use (`id` primary key, float32 `bytea` embedding, `text`), if absent. */
+  static async createTable(
+    pool: pg.Pool,
+    options: { table: string; idType?: 'bigint' | 'text'; vectorType?: 'bytea' | 'real[]' | 'double precision[]' | 'vector'; dim?: number },
+  ): Promise<void> {
+    const idType = options.idType ?? 'bigint';
+    const vectorType = options.vectorType ?? 'bytea';
+    if (!['bigint', 'text'].includes(idType) || !['bytea', 'real[]', 'double precision[]', 'vector'].includes(vectorType)) {
+      throw new LshrsError('BAD_OPTION', `unsupported idType ${idType} or vectorType ${vectorType}`);
+    }
+    const column = vectorType === 'vector' && options.dim ? `vector(${Math.trunc(options.dim)})` : vectorType;
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS ${quoteTable(options.table)} (id ${idType} PRIMARY KEY, embedding ${column} NOT NULL, text text)`,
+    );
+  }
+
+  private describe(): Promise<TableShape> {
+    this.shape ??= this.readShape().catch((err) => {
+      this.shape = undefined; // a failed look-up (table not created yet, server down) is retried
+      throw err;
+    });
+    return this.shape;
+  }
+
+  private async readShape(): Promise<TableShape> {
+    const { rows } = await this.pool.query<{ name: string; type: string; typname: string }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [this.table],
+    );
+    if (rows.length === 0) throw new LshrsError('BAD_STORE', `table ${this.tableName} does not exist`);
+    const column = (name: string) => rows.find((r) => r.name === name);
+    const names = this.columnNames;
+    const id = column(names.id);
+    const vector = column(names.vector);
+    if (!id) throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.idColumn}`);
+    if (!vector) throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.vectorColumn}`);
+    const kind = KIND_BY_TYPNAME[vector.typname];
+    if (!kind) {
+      throw new LshrsError(
+        'BAD_STORE',
+        `column ${this.vectorColumn} of ${this.tableName} has type ${vector.type}; lshrs reads real[], double precision[], bytea or vector`,
+      );
+    }
+    if (names.text !== null && !column(names.text)) {
+      throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.textColumn} (pass textColumn: null for none)`);
+    }
+    return { kind, idType: id.type, hasText: this.textColumn !== null };
+  }
+
+  async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
+    if (ids.length === 0) return [];
+    const shape = await this.describe();
+    const vectorExpr =
+      shape.kind === 'bytea'
+        ? this.vectorColumn
+        : shape.kind === 'vector'
+          ? `vector_send(${this.vectorColumn})`
+          : `array_send(${this.vectorColumn})`;
+    const textExpr = shape.hasText ? `, ${this.textColumn} AS t` : '';
+    const { rows } = await this.pool.query<{ id: string; v: Buffer | null; t?: string | null }>(
+      `SELECT ${this.idColumn}::text AS id, ${vectorExpr} AS v${textExpr} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
+      [ids.map(String)],
+    );
+    const items: StoredItem[] = [];
+    for (const row of rows) {
+      if (!row.v) continue;
+      const vector =
+        shape.kind === 'bytea'
+          ? float32FromLE(row.v)
+          : shape.kind === 'vector'
+            ? decodeVectorSend(row.v)
+            : decodeArraySend(row.v, shape.kind === 'float4[]' ? 4 : 8);
+      items.push({ id: row.id, vector, text: row.t });
+    }
+    return items;
+  }
+
+  async upsert(items: readonly StoreWrite[]): Promise<void> {
+    if (items.length === 0) return;
+    const shape = await this.describe();
+    const vectorType = shape.kind === 'float4[]' ? 'real[]' : shape.kind === 'float8[]' ? 'double precision[]' : shape.kind;
+    const columns = [this.idColumn, this.vectorColumn];
+    const values = [`u.id::${shape.idType}`, `u.v::${vectorType}`];
+    const params: unknown[] = [items.map((i) => String(i.id)), items.map((i) => vectorLiteral(shape.kind, i.vector))];
+    if (shape.hasText && this.textColumn) {
+      columns.push(this.textColumn);
+      values.push('u.t');
+      params.push(items.map((i) => i.text ?? null));
+    }
+    const updates = columns.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
+    const unnest = shape.hasText ? 'unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, t)' : 'unnest($1::text[], $2::text[]) AS u(id, v)';
+    await this.pool.query(
+      `INSERT INTO ${this.table} (${columns.join(', ')}) SELECT ${values.join(', ')} FROM ${unnest}
+       ON CONFLICT (${this.idColumn}) DO UPDATE SET ${updates.join(', ')}`,
+      params,
+    );
+  }
+
+  async delete(ids: readonly Id[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(`DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [ids.map(String)]);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}

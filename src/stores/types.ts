@@ -1,0 +1,33 @@
+import type { Id } from '../ids';
+
+/** One row as a store hands it back. */
+export interface StoredItem {
+  id: Id;
+  vector: Float32Array;
+  text?: string | null;
+}
+
+/** One row to write; vectors reach stores validated, as float32. */
+export interface StoreWrite {
+  id: Id;
+  vector: Float32Array;
+  text?: string | null;
+}
+
+/**
+ * Where the vectors live. lshrs reads candidates from it to rerank them, and writes to it when
+ * `upsert`/`delete` exist (a read-only store leaves the rows to the host).
+ */
+export interface VectorStore {
+  /** The rows of these ids, in any order; ids without a row are simply absent. */
+  fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>>;
+  upsert?(items: readonly StoreWrite[]): Promise<void>;
+  delete?(ids: readonly Id[]): Promise<void>;
+  /** Releases what the store opened itself (never a pool or client the host passed in). */
+  close?(): Promise<void>;
+}
+
+/** The `fetchVectors` option: any database, as a function from ids to their rows or vectors. */
+export type FetchVectors = (
+  ids: readonly Id[],
+) => Promise<Iterable<{ id: Id; vector: ArrayLike<number>; text?: string | null }> | Map<Id, ArrayLike<number>>>;
