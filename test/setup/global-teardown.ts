@@ -1,0 +1,6 @@
+import type { Throwaway } from '../../scripts/lib/servers';
+
+export default async function globalTeardown(): Promise<void> {
+  const servers = (globalThis as { __lshrsServers?: Throwaway[] }).__lshrsServers ?? [];
+  await Promise.all(servers.map((s) => s.stop()));
+}

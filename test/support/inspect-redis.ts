@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+
+/** Every key under the index's hash tag, found with SCAN (tests may scan; lshrs' hot paths never do). */
+export async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `\\{${prefix}\\}:*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+/** A comparable picture of everything the index holds in Redis. */
+export async function snapshot(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+  const picture: Record<string, unknown> = {};
+  for (const key of await keysOf(redis, prefix)) {
+    const type = await redis.type(key);
+    if (type === 'set') picture[key] = (await redis.smembers(key)).sort();
+    else if (type === 'hash') {
+      const entries = await redis.hgetallBuffer(key);
+      picture[key] = Object.fromEntries(Object.entries(entries).map(([f, v]) => [f, v.toString('hex')]).sort());
+    } else picture[key] = type;
+  }
+  return picture;
+}
+
+/** Keys of the index that still name `id`: as a set member or as a hash field. */
+export async function keysHolding(redis: Redis, prefix: string, id: string): Promise<string[]> {
+  const holding: string[] = [];
+  for (const key of await keysOf(redis, prefix)) {
+    const type = await redis.type(key);
+    if (type === 'set' && (await redis.sismember(key, id))) holding.push(key);
+    if (type === 'hash' && !key.endsWith(':meta') && (await redis.hexists(key, id))) holding.push(key);
+  }
+  return holding;
+}
+
+function bandValues(sig: Buffer, bands: number, rows: number): number[] {
+  const width = Math.ceil(rows / 8);
+  const values: number[] = [];
+  for (let k = 0; k < bands; k++) {
+    let v = 0;
+    for (let j = 0; j < width; j++) v = v * 256 + sig[k * width + j];
+    values.push(v);
+  }
+  return values;
+}
+
+/**
+ * Checks that reverse records and bucket sets describe the same membership, and that the meta's
+ * id count matches; returns the problems found (none for a consistent index).
+ */
+export async function consistencyProblems(redis: Redis, prefix: string, bands: number, rows: number): Promise<string[]> {
+  const tag = `{${prefix}}`;
+  const problems: string[] = [];
+  const expected = new Map<string, Set<string>>();
+  let reverseIds = 0;
+  const keys = await keysOf(redis, prefix);
+  for (const key of keys.filter((k) => k.startsWith(`${tag}:r:`))) {
+    for (const [id, sig] of Object.entries(await redis.hgetallBuffer(key))) {
+      reverseIds++;
+      if (sig.length !== bands * Math.ceil(rows / 8)) problems.push(`${key} ${id}: signature of ${sig.length} bytes`);
+      bandValues(sig, bands, rows).forEach((value, band) => {
+        const bucket = `${tag}:b:${band}:${value}`;
+        if (!expected.has(bucket)) expected.set(bucket, new Set());
+        expected.get(bucket)!.add(id);
+      });
+    }
+  }
+  const buckets = keys.filter((k) => k.startsWith(`${tag}:b:`));
+  for (const key of buckets) {
+    const members = new Set(await redis.smembers(key));
+    const want = expected.get(key) ?? new Set<string>();
+    for (const id of members) if (!want.has(id)) problems.push(`${key} holds ${id}, which its reverse record does not name`);
+    for (const id of want) if (!members.has(id)) problems.push(`${key} lacks ${id}, which its reverse record names`);
+  }
+  for (const key of expected.keys()) if (!buckets.includes(key)) problems.push(`bucket ${key} is missing`);
+  const count = Number((await redis.hget(`${tag}:meta`, 'ids')) ?? 0);
+  if (count !== reverseIds) problems.push(`meta counts ${count} ids, reverse records hold ${reverseIds}`);
+  return problems;
+}
