@@ -3,7 +3,7 @@ import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 import { bandValues, bytesPerBand, packSignature } from './hashing/signatures';
 import { commonIdType, decodeId, pageOf, type Id, type IdType } from './ids';
 import { fingerprint, mismatchError, resolveShape, shapeFields, type IndexShape, type ShapeOptions } from './params/shape';
-import { openRedis, type RedisClient } from './redis/connection';
+import { closeRedis, openRedis, type RedisClient } from './redis/connection';
 import {
   clearIndex,
   insertBatch,
@@ -311,7 +311,7 @@ export class LSHRS {
 
   /** Closes what lshrs opened: a Redis it connected to from a URL, and the store's own connections. */
   async close(): Promise<void> {
-    if (this.ownsRedis) await this.redis.quit();
+    if (this.ownsRedis) await closeRedis(this.redis);
     await this.store?.close?.();
   }
 

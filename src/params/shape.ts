@@ -31,6 +31,20 @@ export const SHAPE_DEFAULTS = {
   reversePages: 65536,
 } as const;
 
+// The planner integrates hundreds of S-curves; an options object with the defaults should not pay
+// for that on every construction.
+const plans = new Map<string, { bands: number; rows: number }>();
+function plannedParams(numPerm: number, threshold: number): { bands: number; rows: number } {
+  const key = `${numPerm}/${threshold}`;
+  let plan = plans.get(key);
+  if (!plan) {
+    const { bands, rows } = optimalParams(numPerm, threshold);
+    plan = { bands, rows };
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
 function positiveInt(name: string, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
     throw new LshrsError('BAD_OPTION', `${name} must be an integer from 1 to ${max}, got ${String(value)}`);
@@ -52,7 +66,7 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     const numPerm = positiveInt('numPerm', options.numPerm ?? SHAPE_DEFAULTS.numPerm, 4096);
     if (bands !== undefined) rows = Math.min(MAX_ROWS_PER_BAND, Math.floor(numPerm / positiveInt('numBands', bands, numPerm)));
     else if (rows !== undefined) bands = Math.floor(numPerm / positiveInt('rowsPerBand', rows, Math.min(numPerm, MAX_ROWS_PER_BAND)));
-    else ({ bands, rows } = optimalParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
+    else ({ bands, rows } = plannedParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
   }
   return Object.freeze({
     dim,

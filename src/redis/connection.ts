@@ -20,3 +20,12 @@ export function isCluster(client: RedisClient): client is Cluster {
 export function dataNodes(client: RedisClient): Redis[] {
   return isCluster(client) ? client.nodes('master') : [client];
 }
+
+/** Quits a connection lshrs opened; one that never came up is just torn down. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') {
+    await client.quit();
+  } else {
+    client.disconnect();
+  }
+}

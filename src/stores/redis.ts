@@ -1,5 +1,5 @@
 import { checkPrefix } from '../redis/keys';
-import { openRedis, type RedisClient } from '../redis/connection';
+import { closeRedis, openRedis, type RedisClient } from '../redis/connection';
 import { pageOf, type Id } from '../ids';
 import { float32FromLE, float32ToLE } from './float32';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
@@ -76,6 +76,6 @@ export class RedisVectorStore implements VectorStore {
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.client.quit();
+    if (this.owned) await closeRedis(this.client);
   }
 }
