@@ -17,6 +17,8 @@ type Hyparquet = typeof import('hyparquet');
 let hyparquet: Promise<Hyparquet> | undefined;
 const loadHyparquet = () => (hyparquet ??= import('hyparquet'));
 
+const decoder = new TextDecoder();
+
 function toId(value: unknown, row: number): Id {
   if (typeof value === 'bigint') {
     if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -54,7 +56,8 @@ export async function* readParquet(path: string, columns: ParquetColumns = {}): 
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    const rows = await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd });
+    // utf8: false keeps unannotated byte arrays (float32 embeddings) as bytes; UTF8 columns stay strings.
+    const rows = await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd, utf8: false });
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       const at = rowStart + i;
@@ -62,7 +65,7 @@ export async function* readParquet(path: string, columns: ParquetColumns = {}): 
       yield {
         id: toId(row[idColumn], at),
         vector: toVector(row[vectorColumn], at),
-        text: text === undefined || text === null ? null : String(text),
+        text: text === undefined || text === null ? null : text instanceof Uint8Array ? decoder.decode(text) : String(text),
       };
     }
     rowStart = rowEnd;

@@ -1,0 +1,77 @@
+/*
+ * Builds data/demo.parquet (about 2,000 real Wikipedia sentences with their 512-d embeddings) and
+ * data/demo-queries.parquet (held-out query sentences whose true neighbours are in the demo set)
+ * from ../shared/data/wikitext103-use512. Run once by a maintainer: npm run make-demo-data.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const SOURCE = resolve(__dirname, '..', '..', 'shared', 'data', 'wikitext103-use512');
+const OUT = resolve(__dirname, '..', 'data');
+const DIM = 512;
+const TARGET_ROWS = 2000;
+const QUERY_COUNT = 8;
+
+function floats(file: string): Float32Array {
+  const bytes = readFileSync(join(SOURCE, file));
+  const out = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+function jsonl<T>(file: string): T[] {
+  return readFileSync(join(SOURCE, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+}
+
+async function main(): Promise<void> {
+  const { parquetWriteFile } = await import('hyparquet-writer');
+  const vectors = floats('vectors.f32');
+  const queries = floats('queries.f32');
+  const texts = jsonl<{ id: number; text: string; article: string }>('texts.jsonl');
+  const queryTexts = jsonl<{ text: string }>('queries.jsonl');
+  const truth = new Int32Array(readFileSync(join(SOURCE, 'gt.i32')).buffer.slice(0));
+
+  // Whole articles, in order, until about TARGET_ROWS sentences: neighbours stay inside the set.
+  const articles: string[] = [];
+  const chosen: number[] = [];
+  for (const row of texts) {
+    if (!articles.includes(row.article)) {
+      if (chosen.length >= TARGET_ROWS) break;
+      articles.push(row.article);
+    }
+    chosen.push(row.id);
+  }
+  const inSet = new Set(chosen);
+
+  // Float32 little-endian bytes: half the size of a list of doubles, and read back bit for bit.
+  const embedding = (data: Float32Array, i: number) => new Uint8Array(data.slice(i * DIM, (i + 1) * DIM).buffer);
+  parquetWriteFile({
+    filename: join(OUT, 'demo.parquet'),
+    rowGroupSize: 500,
+    columnData: [
+      { name: 'id', data: chosen.map((i) => BigInt(i)), type: 'INT64' },
+      { name: 'embedding', data: chosen.map((i) => embedding(vectors, i)), type: 'BYTE_ARRAY' },
+      { name: 'text', data: chosen.map((i) => texts[i].text), type: 'STRING' },
+    ],
+  });
+
+  // Queries whose exact top-10 lies wholly in the demo set.
+  const picked: number[] = [];
+  for (let q = 0; q < queryTexts.length && picked.length < QUERY_COUNT; q++) {
+    if (Array.from(truth.subarray(q * 100, q * 100 + 10)).every((id) => inSet.has(id))) picked.push(q);
+  }
+  parquetWriteFile({
+    filename: join(OUT, 'demo-queries.parquet'),
+    columnData: [
+      { name: 'id', data: picked.map((q) => BigInt(q)), type: 'INT64' },
+      { name: 'embedding', data: picked.map((q) => embedding(queries, q)), type: 'BYTE_ARRAY' },
+      { name: 'text', data: picked.map((q) => queryTexts[q].text), type: 'STRING' },
+    ],
+  });
+  process.stdout.write(`demo.parquet: ${chosen.length} sentences from ${articles.length} articles; demo-queries.parquet: ${picked.length} queries\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { LSHRS, PostgresVectorStore, readParquet } from '../../src';
+import { newPool, newRedis, uniqueName } from '../support/servers';
+import { loadSharedSet, row } from '../support/shared-data';
+
+const DEMO = resolve(__dirname, '..', '..', 'data', 'demo.parquet');
+const DEMO_QUERIES = resolve(__dirname, '..', '..', 'data', 'demo-queries.parquet');
+
+let redis: Redis;
+let pool: pg.Pool;
+
+beforeAll(() => {
+  redis = newRedis();
+  pool = newPool();
+});
+
+afterAll(async () => {
+  await redis.quit();
+  await pool.end();
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+test('the demo parquet loads through the parquet reader into Postgres and the index, and answers queries', async () => {
+  const table = uniqueName('demo');
+  await PostgresVectorStore.createTable(pool, { table });
+  const lsh = new LSHRS({ redis, dim: 512, prefix: table, store: new PostgresVectorStore({ pool, table }) });
+  expect(await lsh.index(readParquet(DEMO))).toEqual({ added: 2007, moved: 0, unchanged: 0 });
+  expect((await pool.query(`SELECT count(*)::int AS n FROM "${table}"`)).rows[0].n).toBe(2007);
+
+  // The parquet rows are the shared set's rows, bit for bit.
+  const shared = loadSharedSet();
+  const [stored] = await new PostgresVectorStore({ pool, table }).fetch([1500]);
+  expect(stored.vector).toEqual(row(shared.vectors, 1500));
+  expect(stored.text).toBe(shared.texts[1500]);
+
+  // Each demo query's exact top-10 lies in the demo set; the index must find most of it.
+  const queries = await collect(readParquet(DEMO_QUERIES));
+  expect(queries).toHaveLength(8);
+  let found = 0;
+  for (const q of queries) {
+    const truth = new Set(shared.groundTruth.subarray((q.id as number) * 100, (q.id as number) * 100 + 10));
+    const hits = await lsh.query(q.vector, { topK: 10 });
+    expect(hits[0].text).toEqual(expect.any(String));
+    found += hits.filter((h) => truth.has(h.id as number)).length;
+  }
+  expect(found / 80).toBeGreaterThanOrEqual(0.7);
+});
+
+test('embeddings as a list of floats, string ids, and missing columns named', async () => {
+  const { parquetWriteFile } = await import('hyparquet-writer');
+  const dir = mkdtempSync(join(tmpdir(), 'lshrs-parquet-'));
+  try {
+    const file = join(dir, 'list.parquet');
+    const vectors = [[1, 0, 0, 0], [0, 1, 0, 0], [0.9, 0.1, 0, 0]];
+    parquetWriteFile({
+      filename: file,
+      columnData: [
+        { name: 'key', data: ['a', 'b', 'c'], type: 'STRING' },
+        { name: 'vec', data: vectors },
+      ],
+    });
+    const items = await collect(readParquet(file, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
+    expect(items.map((i) => i.id)).toEqual(['a', 'b', 'c']);
+    expect(items.map((i) => Array.from(i.vector as number[]))).toEqual(vectors);
+    const lsh = new LSHRS({ redis, dim: 4, prefix: uniqueName('list') });
+    await lsh.index(readParquet(file, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
+    expect((await lsh.query([1, 0.05, 0, 0], { rerank: false }))[0].id).toEqual(expect.any(String));
+    await expect(collect(readParquet(file))).rejects.toThrow('has no column "id"');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
