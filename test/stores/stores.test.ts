@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore, RedisVectorStore, type Id } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { newPool, newRedis, uniqueName } from '../support/servers';
+import { databaseUrl, newPool, newRedis, uniqueName } from '../support/servers';
 
 const DIM = 16;
 const vectors = (() => {
@@ -90,7 +90,6 @@ describe('PostgresVectorStore', () => {
   test('a pool opened from a connection string is closed by close()', async () => {
     const table = uniqueName('owned');
     await PostgresVectorStore.createTable(pool, { table });
-    const { databaseUrl } = await import('../support/servers');
     const store = new PostgresVectorStore({ connectionString: databaseUrl(), table });
     const lsh = new LSHRS({ redis, dim: DIM, prefix: table, store });
     await lsh.ingest(1, vectors[1]);
