@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** The real embedding set in ../shared/data (see its README): 13,400 x 512 unit vectors. */
-export const SHARED_DIR = resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
+export const SHARED_DIR =
+  process.env.LSHRS_SHARED_DATA ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
 export const SHARED_DIM = 512;
 
 function floats(file: string): Float32Array {
