@@ -81,13 +81,7 @@ export interface DeleteResult {
   unknown: number;
 }
 
-export interface IndexStats {
-  prefix: string;
-  dim: number;
-  seed: number | string;
-  bands: number;
-  rows: number;
-  reversePages: number;
+export interface IndexStats extends Omit<SavedState, 'lshrs'> {
   idType: IdType | null;
   /** Ids indexed. */
   ids: number;
