@@ -8,7 +8,9 @@ ARGV[4]   bands
 ARGV[5]   bytes per band value in a signature
 ARGV[6]   n, the number of meta field/value pairs that follow (written when the index is new)
 ARGV[7 .. 6+2n]  those pairs
-then one triple per id: id, reverse page, packed signature
+ARGV[7+2n]  m, the number of meta field/value pairs that follow (written with this batch, e.g. a
+            build's position, so the position moves exactly when the batch lands)
+then those pairs, then one triple per id: id, reverse page, packed signature
 An id already indexed leaves only the buckets its new signature no longer names.
 Returns {added, moved, unchanged}.
 Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
@@ -34,8 +36,16 @@ if not stored[1] then
 end
 if not stored[2] then redis.call('HSET', meta, 'idType', id_type) end
 
+local n_set = tonumber(ARGV[7 + 2 * n_meta])
+local first_item = 8 + 2 * n_meta + 2 * n_set
+if n_set > 0 then
+  local fields = {}
+  for i = 8 + 2 * n_meta, first_item - 1 do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', meta, unpack(fields))
+end
+
 local added, moved, unchanged = 0, 0, 0
-for i = 7 + 2 * n_meta, #ARGV, 3 do
+for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
   local reverse = tag .. ':r:' .. ARGV[i + 1]
   local old = redis.call('HGET', reverse, id)

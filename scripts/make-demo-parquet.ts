@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 
 const SOURCE = resolve(__dirname, '..', '..', 'shared', 'data', 'wikitext103-use512');
 const OUT = resolve(__dirname, '..', 'data');
@@ -23,8 +24,34 @@ function jsonl<T>(file: string): T[] {
   return readFileSync(join(SOURCE, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
 }
 
+interface Row {
+  id: number;
+  embedding: Uint8Array;
+  text: string;
+}
+
+/** Writes rows to a parquet file through DuckDB: id BIGINT, embedding BLOB, text VARCHAR. */
+async function writeParquet(filename: string, rows: Row[]): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await connection.run('CREATE TABLE demo (id BIGINT, embedding BLOB, text VARCHAR)');
+    const appender = await connection.createAppender('demo');
+    for (const row of rows) {
+      appender.appendBigInt(BigInt(row.id));
+      appender.appendBlob(row.embedding);
+      appender.appendVarchar(row.text);
+      appender.endRow();
+    }
+    appender.closeSync();
+    await connection.run(`COPY demo TO '${filename.replace(/'/g, "''")}' (FORMAT parquet, ROW_GROUP_SIZE 1024)`);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
 async function main(): Promise<void> {
-  const { parquetWriteFile } = await import('hyparquet-writer');
   const vectors = floats('vectors.f32');
   const queries = floats('queries.f32');
   const texts = jsonl<{ id: number; text: string; article: string }>('texts.jsonl');
@@ -45,29 +72,20 @@ async function main(): Promise<void> {
 
   // Float32 little-endian bytes: half the size of a list of doubles, and read back bit for bit.
   const embedding = (data: Float32Array, i: number) => new Uint8Array(data.slice(i * DIM, (i + 1) * DIM).buffer);
-  parquetWriteFile({
-    filename: join(OUT, 'demo.parquet'),
-    rowGroupSize: 500,
-    columnData: [
-      { name: 'id', data: chosen.map((i) => BigInt(i)), type: 'INT64' },
-      { name: 'embedding', data: chosen.map((i) => embedding(vectors, i)), type: 'BYTE_ARRAY' },
-      { name: 'text', data: chosen.map((i) => texts[i].text), type: 'STRING' },
-    ],
-  });
+  await writeParquet(
+    join(OUT, 'demo.parquet'),
+    chosen.map((i) => ({ id: i, embedding: embedding(vectors, i), text: texts[i].text })),
+  );
 
   // Queries whose exact top-10 lies wholly in the demo set.
   const picked: number[] = [];
   for (let q = 0; q < queryTexts.length && picked.length < QUERY_COUNT; q++) {
     if (Array.from(truth.subarray(q * 100, q * 100 + 10)).every((id) => inSet.has(id))) picked.push(q);
   }
-  parquetWriteFile({
-    filename: join(OUT, 'demo-queries.parquet'),
-    columnData: [
-      { name: 'id', data: picked.map((q) => BigInt(q)), type: 'INT64' },
-      { name: 'embedding', data: picked.map((q) => embedding(queries, q)), type: 'BYTE_ARRAY' },
-      { name: 'text', data: picked.map((q) => queryTexts[q].text), type: 'STRING' },
-    ],
-  });
+  await writeParquet(
+    join(OUT, 'demo-queries.parquet'),
+    picked.map((q) => ({ id: q, embedding: embedding(queries, q), text: queryTexts[q].text })),
+  );
   process.stdout.write(`demo.parquet: ${chosen.length} sentences from ${articles.length} articles; demo-queries.parquet: ${picked.length} queries\n`);
 }
 

@@ -7,6 +7,7 @@ export type LshrsErrorCode =
   | 'BAD_ID' // an id is neither a non-negative safe integer nor an acceptable string
   | 'ID_TYPE' // integer and string ids mixed in one index
   | 'PARAMS_MISMATCH' // the index in Redis was created with other parameters
+  | 'NOT_FOUND' // an id or an index that the call needs is not there
   | 'NO_STORE' // a rerank or a write needs a vector store and none is configured
   | 'BAD_STORE'; // the vector store's table or data is not usable
 

@@ -1,5 +1,6 @@
 export { LSHRS } from './lshrs';
-export type { LSHRSOptions, IndexItem, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
+export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
+export type { BuildProgress } from './build/pipeline';
 export type { Hit } from './rerank';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';

@@ -1,6 +1,6 @@
 import { LshrsError } from './errors';
 import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
-import { bandValues, bytesPerBand, packSignature } from './hashing/signatures';
+import { bandValues, bytesPerBand, packSignature, unpackSignature } from './hashing/signatures';
 import { commonIdType, decodeId, pageOf, type Id, type IdType } from './ids';
 import { fingerprint, mismatchError, resolveShape, shapeFields, type IndexShape, type ShapeOptions } from './params/shape';
 import { closeRedis, openRedis, type RedisClient } from './redis/connection';
@@ -11,12 +11,15 @@ import {
   queryBuckets,
   readMeta,
   removeBatch,
+  type InsertEntry,
   type ScriptContext,
 } from './redis/index-ops';
 import { indexKeys, type IndexKeys } from './redis/keys';
 import { rerankByCosine, type Hit } from './rerank';
+import { runPipeline, type BuildProgress } from './build/pipeline';
+import { storePages, type StorePage } from './build/store-pages';
 import { callbackStore } from './stores/callback';
-import type { FetchVectors, StoreWrite, VectorStore } from './stores/types';
+import type { FetchVectors, StoredItem, StoreWrite, VectorStore } from './stores/types';
 import { toFloat32, writeVector, type VectorLike } from './vectors';
 
 export interface LSHRSOptions extends ShapeOptions {
@@ -53,6 +56,15 @@ export interface IndexItem {
   id: Id;
   vector: VectorLike;
   text?: string | null;
+}
+
+export interface IndexOptions {
+  /** Called after every batch that lands in Redis. */
+  onProgress?: (progress: BuildProgress) => void;
+  /** Stops between two batches; the batch in flight lands first. */
+  signal?: AbortSignal;
+  /** With no items: continue a build from the position it recorded, instead of from the start. */
+  resume?: boolean;
 }
 
 export interface QueryOptions {
@@ -112,6 +124,15 @@ interface PreparedBatch {
   ids: Id[];
   vectors: Float32Array;
   texts: (string | null | undefined)[];
+  /** Write the rows to the store too (not when they come from it). */
+  toStore: boolean;
+  /** Meta fields set in the same script call, e.g. a build's position. */
+  setMeta?: Record<string, string>;
+}
+
+interface HashedBatch {
+  batch: PreparedBatch;
+  entries: InsertEntry[];
 }
 
 const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 1000, topK: 10, topP: 1 } as const;
@@ -133,7 +154,7 @@ export class LSHRS {
   readonly batchSize: number;
   readonly maxCandidates: number;
   private readonly redis: RedisClient;
-  private readonly ownsRedis: boolean;
+  private ownsRedis: boolean;
   private readonly store?: VectorStore;
   private readonly keys: IndexKeys;
   private readonly planes: Float32Array;
@@ -182,6 +203,34 @@ export class LSHRS {
     });
   }
 
+  /**
+   * Opens an index that exists in Redis, with the parameters stored in its meta hash (the CLI's
+   * way in). Throws NOT_FOUND when there is no index under the prefix.
+   */
+  static async open(options: RuntimeOptions & { prefix?: string }): Promise<LSHRS> {
+    const prefix = options.prefix ?? DEFAULTS.prefix;
+    const opened = openRedis(options.redis);
+    try {
+      const meta = await opened.client.hgetall(indexKeys(prefix).meta);
+      if (!meta.fingerprint) throw new LshrsError('NOT_FOUND', `there is no index "${prefix}" in Redis`);
+      const lsh = new LSHRS({
+        ...options,
+        redis: opened.client,
+        prefix,
+        dim: Number(meta.dim),
+        seed: meta.seed.startsWith('s:') ? meta.seed.slice(2) : Number(meta.seed),
+        numBands: Number(meta.bands),
+        rowsPerBand: Number(meta.rows),
+        reversePages: Number(meta.reversePages),
+      });
+      lsh.ownsRedis = opened.owned;
+      return lsh;
+    } catch (err) {
+      if (opened.owned) await closeRedis(opened.client);
+      throw err;
+    }
+  }
+
   toJSON(): SavedState {
     const { dim, seed, bands, rows, reversePages } = this.shape;
     return { lshrs: 1, prefix: this.prefix, dim, seed, bands, rows, reversePages };
@@ -195,33 +244,63 @@ export class LSHRS {
   /**
    * Upserts many items, `batchSize` per script call; each batch is atomic in Redis. An array is
    * validated whole before anything is written; a stream batch by batch (earlier batches stay).
+   * With no items, builds the index from the whole store (see {@link IndexOptions.resume}).
    */
-  async index(items: Iterable<IndexItem> | AsyncIterable<IndexItem>): Promise<IndexResult> {
-    const total: IndexResult = { added: 0, moved: 0, unchanged: 0 };
-    const write = async (batch: PreparedBatch) => {
-      const counts = await this.writeBatch(batch);
-      total.added += counts.added;
-      total.moved += counts.moved;
-      total.unchanged += counts.unchanged;
-    };
+  async index(items?: Iterable<IndexItem> | AsyncIterable<IndexItem>, options: IndexOptions = {}): Promise<IndexResult> {
+    if (items === undefined || items === null) return this.buildFromStore(options);
+    const stage = this.pipelineStage();
     if (Array.isArray(items)) {
       const list = items as IndexItem[];
       const prepared: PreparedBatch[] = [];
       for (let i = 0; i < list.length; i += this.batchSize) prepared.push(this.prepare(list.slice(i, i + this.batchSize)));
       if (prepared.length > 1) this.checkOneIdType(prepared);
-      for (const batch of prepared) await write(batch);
-      return total;
+      return runPipeline(prepared, stage, { ...options, total: list.length });
     }
-    let pending: IndexItem[] = [];
-    for await (const item of items as AsyncIterable<IndexItem>) {
-      pending.push(item);
-      if (pending.length === this.batchSize) {
-        await write(this.prepare(pending));
-        pending = [];
+    const batchSize = this.batchSize;
+    const prepare = (batch: IndexItem[]) => this.prepare(batch);
+    async function* batches(): AsyncGenerator<PreparedBatch> {
+      let pending: IndexItem[] = [];
+      for await (const item of items as AsyncIterable<IndexItem>) {
+        pending.push(item);
+        if (pending.length === batchSize) {
+          yield prepare(pending);
+          pending = [];
+        }
       }
+      if (pending.length > 0) yield prepare(pending);
     }
-    if (pending.length > 0) await write(this.prepare(pending));
-    return total;
+    return runPipeline(batches(), stage, options);
+  }
+
+  /**
+   * Builds the index from every row of the store, in id order with bounded memory. Each batch
+   * records its last id in the meta hash in the same script call, so a build killed at any point
+   * resumes exactly after the last batch that landed.
+   */
+  private async buildFromStore(options: IndexOptions): Promise<IndexResult> {
+    const store = this.store;
+    if (!store?.scan) {
+      throw new LshrsError('NO_STORE', 'index() with no items builds from the store, and this store cannot be read in id order');
+    }
+    const meta = await this.checkedMeta();
+    const idType: IdType = (await store.idKind?.()) ?? 'str';
+    await this.checkBeforeWrite(idType);
+    const after = options.resume && meta.buildCursor ? meta.buildCursor : null;
+    if (!after) await this.redis.hdel(this.keys.meta, 'buildCursor');
+    const total = store.count ? await store.count(after) : null;
+    const toBatch = (page: StorePage): PreparedBatch => ({
+      ...this.prepareStored(page.rows, idType),
+      setMeta: { buildCursor: page.last, buildState: 'running' },
+    });
+    const counts = await runPipeline(storePages({ scan: store.scan.bind(store) }, after, this.batchSize), {
+      size: (page: StorePage) => page.rows.length,
+      hash: (page: StorePage) => this.hashBatch(toBatch(page)),
+      write: (hashed: HashedBatch) => this.writeHashed(hashed),
+    }, { ...options, total });
+    if ((await this.redis.hexists(this.keys.meta, 'fingerprint')) === 1) {
+      await this.redis.hset(this.keys.meta, 'buildState', 'done');
+    }
+    return counts;
   }
 
   /** Removes ids from every bucket through their reverse records, then their store rows. */
@@ -247,6 +326,34 @@ export class LSHRS {
 
   /** The nearest items to `vector`: candidates from the buckets, reranked by exact cosine. */
   async query(vector: VectorLike, options: QueryOptions = {}): Promise<Hit[]> {
+    const plan = this.queryPlan(options);
+    const q = toFloat32(vector, this.shape.dim, 'query');
+    return this.search(bandValues(q, 1, this.planes, this.shape), q, plan);
+  }
+
+  /**
+   * "More like this": the nearest items to an id already indexed, the id itself left out. Reranked,
+   * its vector comes from the store; with `rerank: false`, its buckets come from its reverse record.
+   */
+  async similar(id: Id, options: QueryOptions = {}): Promise<Hit[]> {
+    commonIdType([id]);
+    const plan = this.queryPlan(options);
+    const wider = { ...plan, topK: plan.topK + 1 };
+    let hits: Hit[];
+    if (plan.rerank) {
+      const row = [...(await (this.store as VectorStore).fetch([id]))].find((r) => String(r.id) === String(id));
+      if (!row) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} has no row in the store`);
+      const q = toFloat32(row.vector, this.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
+      hits = await this.search(bandValues(q, 1, this.planes, this.shape), q, wider);
+    } else {
+      const signature = await this.redis.hgetBuffer(this.keys.reverse(pageOf(id, this.shape.reversePages)), String(id));
+      if (!signature) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
+      hits = await this.search(unpackSignature(signature, this.shape.bands, this.shape.rows), null, wider);
+    }
+    return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
+  }
+
+  private queryPlan(options: QueryOptions) {
     const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, 1_000_000);
     const topP = options.topP ?? DEFAULTS.topP;
     if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
@@ -255,22 +362,25 @@ export class LSHRS {
     const limit = intOption('maxCandidates', options.maxCandidates ?? this.maxCandidates, 1, 1_000_000);
     const rerank = options.rerank ?? true;
     if (rerank && !this.store) {
-      throw new LshrsError('NO_STORE', 'query needs a store or fetchVectors to rerank; pass rerank: false for the collision ranking only');
+      throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the collision ranking only');
     }
-    const q = toFloat32(vector, this.shape.dim, 'query');
-    const values = bandValues(q, 1, this.planes, this.shape);
+    return { topK, topP, limit, rerank };
+  }
+
+  /** One script call for the candidates, then (reranked) one store fetch and exact cosines. */
+  private async search(values: ArrayLike<number>, q: Float32Array | null, plan: ReturnType<LSHRS['queryPlan']>): Promise<Hit[]> {
     const bucketKeys = Array.from(values, (value, band) => this.keys.bucket(band, value));
-    const found = await queryBuckets(this.ctx, bucketKeys, limit);
+    const found = await queryBuckets(this.ctx, bucketKeys, plan.limit);
     if (!found.idType || found.ids.length === 0) return [];
     this.idType = found.idType;
     const ids = found.ids.map((raw) => decodeId(raw, found.idType as IdType));
-    if (!rerank) {
-      return ids.slice(0, topK).map((id, i) => ({ id, score: found.collisions[i] / this.shape.bands, collisions: found.collisions[i] }));
+    if (!plan.rerank || !q) {
+      return ids.slice(0, plan.topK).map((id, i) => ({ id, score: found.collisions[i] / this.shape.bands, collisions: found.collisions[i] }));
     }
-    const take = Math.ceil(topP * ids.length);
+    const take = Math.ceil(plan.topP * ids.length);
     const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
     const rows = await (this.store as VectorStore).fetch(candidates.ids);
-    return rerankByCosine(q, candidates, rows, topK);
+    return rerankByCosine(q, candidates, rows, plan.topK);
   }
 
   /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */
@@ -356,14 +466,47 @@ export class LSHRS {
         throw new LshrsError('BAD_OPTION', `${label}: text must be a string, got ${typeof item.text}`);
       }
     });
-    return { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text) };
+    return { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text), toStore: true };
   }
 
-  private async writeBatch(batch: PreparedBatch): Promise<IndexResult> {
-    const { dim, bands, rows, reversePages } = this.shape;
-    const n = batch.ids.length;
+  private pipelineStage() {
+    return {
+      size: (batch: PreparedBatch) => batch.ids.length,
+      hash: (batch: PreparedBatch) => this.hashBatch(batch),
+      write: (hashed: HashedBatch) => this.writeHashed(hashed),
+    };
+  }
+
+  /** Rows read from the store, validated like any input; their ids arrive as text. */
+  private prepareStored(rows: readonly StoredItem[], idType: IdType): PreparedBatch {
+    const { dim } = this.shape;
+    const vectors = new Float32Array(rows.length * dim);
+    const ids = rows.map((row, i) => {
+      const id = decodeId(String(row.id), idType);
+      writeVector(row.vector, dim, vectors, i * dim, `row ${String(row.id)} of the store`);
+      return id;
+    });
+    commonIdType(ids);
+    return { idType, ids, vectors, texts: [], toStore: false };
+  }
+
+  /** The CPU part of a write: band values and packed signatures. */
+  private hashBatch(batch: PreparedBatch): HashedBatch {
+    const { bands, rows, reversePages } = this.shape;
+    const values = bandValues(batch.vectors, batch.ids.length, this.planes, this.shape);
+    const entries = batch.ids.map((id, i) => ({
+      id: String(id),
+      page: pageOf(id, reversePages),
+      signature: packSignature(values, i * bands, bands, rows),
+    }));
+    return { batch, entries };
+  }
+
+  /** The I/O part: the store rows first (when the store writes), then one script call. */
+  private async writeHashed({ batch, entries }: HashedBatch): Promise<IndexResult> {
+    const { dim } = this.shape;
     await this.checkBeforeWrite(batch.idType);
-    if (this.store?.upsert) {
+    if (batch.toStore && this.store?.upsert) {
       const writes: StoreWrite[] = batch.ids.map((id, i) => ({
         id,
         vector: batch.vectors.subarray(i * dim, (i + 1) * dim),
@@ -371,13 +514,7 @@ export class LSHRS {
       }));
       await this.store.upsert(writes);
     }
-    const values = bandValues(batch.vectors, n, this.planes, this.shape);
-    const entries = batch.ids.map((id, i) => ({
-      id: String(id),
-      page: pageOf(id, reversePages),
-      signature: packSignature(values, i * bands, bands, rows),
-    }));
-    const counts = await insertBatch(this.ctx, batch.idType, entries);
+    const counts = await insertBatch(this.ctx, batch.idType, entries, batch.setMeta);
     this.idType = batch.idType;
     return counts;
   }

@@ -78,3 +78,15 @@ export function packSignature(values: Uint32Array, offset: number, bands: number
   }
   return buf;
 }
+
+/** The band values of a stored signature (the inverse of {@link packSignature}). */
+export function unpackSignature(signature: Uint8Array, bands: number, rows: number): number[] {
+  const width = bytesPerBand(rows);
+  const values: number[] = [];
+  for (let k = 0; k < bands; k++) {
+    let value = 0;
+    for (let b = 0; b < width; b++) value = value * 256 + signature[k * width + b];
+    values.push(value);
+  }
+  return values;
+}

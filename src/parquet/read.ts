@@ -6,18 +6,24 @@ import { float32FromLE } from '../stores/float32';
 export interface ParquetColumns {
   /** @defaultValue "id" */
   idColumn?: string;
-  /** A list of floats, or float32 little-endian bytes. @defaultValue "embedding" */
+  /** A list or fixed-size array of floats, or float32 little-endian bytes. @defaultValue "embedding" */
   vectorColumn?: string;
   /** A string column, or `null` for none. @defaultValue "text" */
   textColumn?: string | null;
 }
 
-// hyparquet ships only ES modules; a dynamic import keeps this package loadable with require().
-type Hyparquet = typeof import('hyparquet');
-let hyparquet: Promise<Hyparquet> | undefined;
-const loadHyparquet = () => (hyparquet ??= import('hyparquet'));
+type DuckDB = typeof import('@duckdb/node-api');
 
-const decoder = new TextDecoder();
+async function loadDuckDB(): Promise<DuckDB> {
+  try {
+    return await import('@duckdb/node-api');
+  } catch {
+    throw new LshrsError('BAD_OPTION', 'reading parquet needs the optional dependency @duckdb/node-api: npm install @duckdb/node-api');
+  }
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 function toId(value: unknown, row: number): Id {
   if (typeof value === 'bigint') {
@@ -30,44 +36,50 @@ function toId(value: unknown, row: number): Id {
   throw new LshrsError('BAD_ID', `parquet row ${row}: id is ${value === null ? 'null' : typeof value}`);
 }
 
-function toVector(value: unknown, row: number): Float32Array | number[] {
-  if (value instanceof Uint8Array) return float32FromLE(value);
-  if (Array.isArray(value)) return value as number[];
-  if (value instanceof Float32Array || value instanceof Float64Array) return Array.from(value);
+function toVector(value: unknown, row: number): Float32Array | readonly number[] {
+  const v = value as { bytes?: Uint8Array; items?: readonly unknown[] } | null;
+  if (v?.bytes instanceof Uint8Array) return float32FromLE(v.bytes);
+  if (Array.isArray(v?.items)) return v.items as number[];
   throw new LshrsError('DIMENSION', `parquet row ${row}: embedding is neither a list of floats nor float32 bytes`);
 }
 
 /**
- * Streams `{ id, vector, text }` items from a parquet file, one row group at a time (a row group is
- * the most that is held in memory). Feed it to `lsh.index(...)`.
+ * Streams `{ id, vector, text }` items from a parquet file in file order, a chunk of rows at a time:
+ * DuckDB reads the file, so memory stays bounded however large its row groups are. Feed it to
+ * `lsh.index(...)`.
  */
 export async function* readParquet(path: string, columns: ParquetColumns = {}): AsyncGenerator<IndexItem> {
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } = await loadHyparquet();
+  const { DuckDBInstance } = await loadDuckDB();
   const idColumn = columns.idColumn ?? 'id';
   const vectorColumn = columns.vectorColumn ?? 'embedding';
   const textColumn = columns.textColumn === null ? null : (columns.textColumn ?? 'text');
-  const file = await asyncBufferFromFile(path);
-  const metadata = await parquetMetadataAsync(file);
-  const wanted = textColumn ? [idColumn, vectorColumn, textColumn] : [idColumn, vectorColumn];
-  const present = new Set(metadata.schema.map((element) => element.name));
-  for (const name of wanted) {
-    if (!present.has(name)) throw new LshrsError('BAD_OPTION', `parquet file ${path} has no column "${name}"`);
-  }
-  let rowStart = 0;
-  for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    // utf8: false keeps unannotated byte arrays (float32 embeddings) as bytes; UTF8 columns stay strings.
-    const rows = await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd, utf8: false });
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      const at = rowStart + i;
-      const text = textColumn ? row[textColumn] : undefined;
-      yield {
-        id: toId(row[idColumn], at),
-        vector: toVector(row[vectorColumn], at),
-        text: text === undefined || text === null ? null : text instanceof Uint8Array ? decoder.decode(text) : String(text),
-      };
+  const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', threads: '2' });
+  const connection = await instance.connect();
+  try {
+    const source = `read_parquet(${quoteLiteral(path)})`;
+    const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
+    const present = new Set(described.getRowObjects().map((r) => String(r.column_name)));
+    const wanted = textColumn ? [idColumn, vectorColumn, textColumn] : [idColumn, vectorColumn];
+    for (const name of wanted) {
+      if (!present.has(name)) throw new LshrsError('BAD_OPTION', `parquet file ${path} has no column "${name}"`);
     }
-    rowStart = rowEnd;
+    const result = await connection.stream(`SELECT ${wanted.map(quoteIdent).join(', ')} FROM ${source}`);
+    let row = 0;
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const [ids, vectors, texts] = chunk.getColumns();
+      for (let i = 0; i < chunk.rowCount; i++, row++) {
+        const text = texts?.[i];
+        yield {
+          id: toId(ids[i], row),
+          vector: toVector(vectors[i], row),
+          text: text === undefined || text === null ? null : String(text),
+        };
+      }
+    }
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
   }
 }

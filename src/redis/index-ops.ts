@@ -66,8 +66,14 @@ async function call(ctx: ScriptContext, name: ScriptName, keys: string[], args: 
 }
 
 /** One script call: the whole batch is upserted or nothing is. */
-export async function insertBatch(ctx: ScriptContext, idType: IdType, entries: readonly InsertEntry[]): Promise<InsertCounts> {
+export async function insertBatch(
+  ctx: ScriptContext,
+  idType: IdType,
+  entries: readonly InsertEntry[],
+  setMeta: Record<string, string> = {},
+): Promise<InsertCounts> {
   const metaPairs = Object.entries(ctx.metaFields).flat();
+  const setPairs = Object.entries(setMeta).flat();
   const args: (string | number | Buffer)[] = [
     ctx.keys.tag,
     ctx.fingerprint,
@@ -76,6 +82,8 @@ export async function insertBatch(ctx: ScriptContext, idType: IdType, entries: r
     ctx.bytesPerBand,
     metaPairs.length / 2,
     ...metaPairs,
+    setPairs.length / 2,
+    ...setPairs,
   ];
   for (const e of entries) args.push(e.id, e.page, e.signature);
   const [added, moved, unchanged] = (await call(ctx, 'insert', [ctx.keys.meta], args)) as number[];

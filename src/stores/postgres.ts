@@ -45,8 +45,11 @@ function quoteTable(table: string): string {
 interface TableShape {
   kind: VectorKind;
   idType: string;
+  idKind: 'int' | 'str';
   hasText: boolean;
 }
+
+const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
 
 /** Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements. */
 function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
@@ -175,23 +178,22 @@ export class PostgresVectorStore implements VectorStore {
     if (names.text !== null && !column(names.text)) {
       throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.textColumn} (pass textColumn: null for none)`);
     }
-    return { kind, idType: id.type, hasText: this.textColumn !== null };
+    return { kind, idType: id.type, idKind: INTEGER_TYPES.has(id.typname) ? 'int' : 'str', hasText: this.textColumn !== null };
   }
 
-  async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
-    if (ids.length === 0) return [];
-    const shape = await this.describe();
-    const vectorExpr =
+  /** The select list: id as text, the vector in binary form (never as text), and the text. */
+  private selectList(shape: TableShape, withText: boolean): string {
+    const vector =
       shape.kind === 'bytea'
         ? this.vectorColumn
         : shape.kind === 'vector'
           ? `vector_send(${this.vectorColumn})`
           : `array_send(${this.vectorColumn})`;
-    const textExpr = shape.hasText ? `, ${this.textColumn} AS t` : '';
-    const { rows } = await this.pool.query<{ id: string; v: Buffer | null; t?: string | null }>(
-      `SELECT ${this.idColumn}::text AS id, ${vectorExpr} AS v${textExpr} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
-      [ids.map(String)],
-    );
+    const text = withText && shape.hasText ? `, ${this.textColumn} AS t` : '';
+    return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
+  }
+
+  private decodeRows(shape: TableShape, rows: { id: string; v: Buffer | null; t?: string | null }[]): StoredItem[] {
     const items: StoredItem[] = [];
     for (const row of rows) {
       if (!row.v) continue;
@@ -201,9 +203,51 @@ export class PostgresVectorStore implements VectorStore {
           : shape.kind === 'vector'
             ? decodeVectorSend(row.v)
             : decodeArraySend(row.v, shape.kind === 'float4[]' ? 4 : 8);
-      items.push({ id: row.id, vector, text: row.t });
+      items.push(row.t === undefined ? { id: row.id, vector } : { id: row.id, vector, text: row.t });
     }
     return items;
+  }
+
+  async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
+    if (ids.length === 0) return [];
+    const shape = await this.describe();
+    const { rows } = await this.pool.query(
+      `SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
+      [ids.map(String)],
+    );
+    return this.decodeRows(shape, rows);
+  }
+
+  /** Keyset pagination on the id column (its primary key index), texts left out. */
+  async scan(after: string | null, limit: number): Promise<StoredItem[]> {
+    const shape = await this.describe();
+    const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idType}`;
+    const params: unknown[] = after === null ? [limit] : [limit, after];
+    const { rows } = await this.pool.query(
+      `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.idColumn} LIMIT $1`,
+      params,
+    );
+    return this.decodeRows(shape, rows);
+  }
+
+  async count(after: string | null): Promise<number> {
+    const shape = await this.describe();
+    const where = after === null ? '' : `WHERE ${this.idColumn} > $1::${shape.idType}`;
+    const { rows } = await this.pool.query(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
+    return Number(rows[0].n);
+  }
+
+  async idKind(): Promise<'int' | 'str'> {
+    return (await this.describe()).idKind;
+  }
+
+  async existing(ids: readonly Id[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
+      [ids.map(String)],
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   async upsert(items: readonly StoreWrite[]): Promise<void> {

@@ -23,6 +23,17 @@ export interface VectorStore {
   fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>>;
   upsert?(items: readonly StoreWrite[]): Promise<void>;
   delete?(ids: readonly Id[]): Promise<void>;
+  /**
+   * Rows in id order after `after` (exclusive; from the start when null), at most `limit`, ids as
+   * text. Lets `index()` build from the whole store with bounded memory and resume by position.
+   */
+  scan?(after: string | null, limit: number): Promise<StoredItem[]>;
+  /** Rows after `after` (all rows when null). */
+  count?(after: string | null): Promise<number>;
+  /** Whether the store's ids are integers or strings. */
+  idKind?(): Promise<'int' | 'str'>;
+  /** The ids of these that have a row (as text). */
+  existing?(ids: readonly Id[]): Promise<Set<string>>;
   /** Releases what the store opened itself (never a pool or client the host passed in). */
   close?(): Promise<void>;
 }

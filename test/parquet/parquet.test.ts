@@ -55,26 +55,37 @@ test('the demo parquet loads through the parquet reader into Postgres and the in
   expect(found / 80).toBeGreaterThanOrEqual(0.7);
 });
 
-test('embeddings as a list of floats, string ids, and missing columns named', async () => {
-  const { parquetWriteFile } = await import('hyparquet-writer');
+/** Writes a parquet file with DuckDB from a SELECT. */
+async function writeParquetFrom(select: string, file: string): Promise<void> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  await connection.run(`COPY (${select}) TO '${file}' (FORMAT parquet)`);
+  connection.closeSync();
+  instance.closeSync();
+}
+
+test('embeddings as lists or fixed arrays of floats, string ids, and missing columns named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lshrs-parquet-'));
   try {
-    const file = join(dir, 'list.parquet');
-    const vectors = [[1, 0, 0, 0], [0, 1, 0, 0], [0.9, 0.1, 0, 0]];
-    parquetWriteFile({
-      filename: file,
-      columnData: [
-        { name: 'key', data: ['a', 'b', 'c'], type: 'STRING' },
-        { name: 'vec', data: vectors },
-      ],
-    });
-    const items = await collect(readParquet(file, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
-    expect(items.map((i) => i.id)).toEqual(['a', 'b', 'c']);
-    expect(items.map((i) => Array.from(i.vector as number[]))).toEqual(vectors);
+    const list = join(dir, 'list.parquet');
+    const array = join(dir, 'array.parquet');
+    const rows = `SELECT * FROM (VALUES ('a', [1, 0, 0, 0]), ('b', [0, 1, 0, 0]), ('c', [0.5, 0.25, 0, 0])) AS t(key, vec)`;
+    await writeParquetFrom(`SELECT key, vec::FLOAT[] AS vec FROM (${rows}) ORDER BY key`, list);
+    await writeParquetFrom(`SELECT key, vec::DOUBLE[4] AS vec FROM (${rows}) ORDER BY key`, array);
+    for (const file of [list, array]) {
+      const items = await collect(readParquet(file, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
+      expect(items.map((i) => i.id)).toEqual(['a', 'b', 'c']);
+      expect(items.map((i) => Array.from(i.vector))).toEqual([
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0.5, 0.25, 0, 0],
+      ]);
+    }
     const lsh = new LSHRS({ redis, dim: 4, prefix: uniqueName('list') });
-    await lsh.index(readParquet(file, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
-    expect((await lsh.query([1, 0.05, 0, 0], { rerank: false }))[0].id).toEqual(expect.any(String));
-    await expect(collect(readParquet(file))).rejects.toThrow('has no column "id"');
+    await lsh.index(readParquet(list, { idColumn: 'key', vectorColumn: 'vec', textColumn: null }));
+    expect((await lsh.query([1, 0, 0, 0], { rerank: false }))[0]).toMatchObject({ id: 'a', collisions: 16 });
+    await expect(collect(readParquet(list))).rejects.toThrow('has no column "id"');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
