@@ -46,21 +46,28 @@ export async function runPipeline<B, H>(
     options.onProgress({ done, total, rate, etaSeconds });
   };
   options.signal?.throwIfAborted();
-  for await (const batch of batches) {
-    const hashed = stage.hash(batch);
-    const size = stage.size(batch);
-    await inFlight;
-    options.signal?.throwIfAborted();
-    inFlight = stage.write(hashed).then((counts) => {
-      totals.added += counts.added;
-      totals.moved += counts.moved;
-      totals.unchanged += counts.unchanged;
-      done += size;
-      report();
-    });
-    // Handled when awaited above or below; this only keeps a failure from counting as unhandled
-    // while the next batch is read.
-    inFlight.catch(() => undefined);
+  try {
+    for await (const batch of batches) {
+      const hashed = stage.hash(batch);
+      const size = stage.size(batch);
+      await inFlight;
+      options.signal?.throwIfAborted();
+      inFlight = stage.write(hashed).then((counts) => {
+        totals.added += counts.added;
+        totals.moved += counts.moved;
+        totals.unchanged += counts.unchanged;
+        done += size;
+        report();
+      });
+      // Handled when awaited above or below; this only keeps a failure from counting as unhandled
+      // while the next batch is read.
+      inFlight.catch(() => undefined);
+    }
+  } catch (err) {
+    // A bad batch or a failed read stops the run, but the write in flight lands (or fails) first,
+    // so the recorded position is settled when the caller sees the error.
+    await inFlight?.catch(() => undefined);
+    throw err;
   }
   await inFlight;
   return totals;

@@ -224,7 +224,8 @@ export class PostgresVectorStore implements VectorStore {
     const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idType}`;
     const params: unknown[] = after === null ? [limit] : [limit, after];
     const { rows } = await this.pool.query(
-      `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.idColumn} LIMIT $1`,
+      // Qualified, so ORDER BY sorts by the column and not by the id::text output of the same name.
+      `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.table}.${this.idColumn} LIMIT $1`,
       params,
     );
     return this.decodeRows(shape, rows);

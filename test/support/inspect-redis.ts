@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { unpackSignature } from '../../src/hashing/signatures';
 
 /** Every key under the index's hash tag, found with SCAN (tests may scan; lshrs' hot paths never do). */
 export async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
@@ -37,15 +38,15 @@ export async function keysHolding(redis: Redis, prefix: string, id: string): Pro
   return holding;
 }
 
-function bandValues(sig: Buffer, bands: number, rows: number): number[] {
-  const width = Math.ceil(rows / 8);
-  const values: number[] = [];
-  for (let k = 0; k < bands; k++) {
-    let v = 0;
-    for (let j = 0; j < width; j++) v = v * 256 + sig[k * width + j];
-    values.push(v);
-  }
-  return values;
+/** Bucket and reverse-record content of an index with the prefix taken out, to compare two indexes. */
+export async function indexContent(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+  const picture = await snapshot(redis, prefix);
+  const tag = `{${prefix}}`;
+  return Object.fromEntries(
+    Object.entries(picture)
+      .filter(([key]) => key !== `${tag}:meta`)
+      .map(([key, value]) => [key.slice(tag.length), value]),
+  );
 }
 
 /**
@@ -62,7 +63,7 @@ export async function consistencyProblems(redis: Redis, prefix: string, bands: n
     for (const [id, sig] of Object.entries(await redis.hgetallBuffer(key))) {
       reverseIds++;
       if (sig.length !== bands * Math.ceil(rows / 8)) problems.push(`${key} ${id}: signature of ${sig.length} bytes`);
-      bandValues(sig, bands, rows).forEach((value, band) => {
+      unpackSignature(sig, bands, rows).forEach((value, band) => {
         const bucket = `${tag}:b:${band}:${value}`;
         if (!expected.has(bucket)) expected.set(bucket, new Set());
         expected.get(bucket)!.add(id);
