@@ -1,6 +1,9 @@
 export { LSHRS } from './lshrs';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
 export type { BuildProgress } from './build/pipeline';
+export type { InspectResult } from './lshrs';
+export type { VerifyReport } from './redis/verify';
+export type { BucketSize } from './redis/index-ops';
 export type { Hit } from './rerank';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';

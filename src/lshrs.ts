@@ -11,9 +11,11 @@ import {
   queryBuckets,
   readMeta,
   removeBatch,
+  type BucketSize,
   type InsertEntry,
   type ScriptContext,
 } from './redis/index-ops';
+import { verifyIndex, type VerifyReport } from './redis/verify';
 import { indexKeys, type IndexKeys } from './redis/keys';
 import { rerankByCosine, type Hit } from './rerank';
 import { runPipeline, type BuildProgress } from './build/pipeline';
@@ -95,6 +97,12 @@ export interface DeleteResult {
 
 export interface IndexStats extends Omit<SavedState, 'lshrs'> {
   idType: IdType | null;
+  /** Buckets by size: `[upTo, count]`, sizes in (upTo/2, upTo]. */
+  bucketHistogram: [number, number][];
+  /** The largest buckets, largest first. */
+  largestBuckets: BucketSize[];
+  /** Where a build stands: its state and the last id it wrote. */
+  build: { state: string; cursor: string } | null;
   /** Ids indexed. */
   ids: number;
   /** Non-empty band buckets. */
@@ -104,6 +112,14 @@ export interface IndexStats extends Omit<SavedState, 'lshrs'> {
   /** MEMORY USAGE summed over every key of the index. */
   redisBytes: number;
   bytesPerId: number | null;
+}
+
+export interface InspectResult {
+  id: Id;
+  reverseKey: string;
+  /** The stored signature, hex. */
+  signature: string;
+  buckets: { band: number; value: number; key: string; size: number }[];
 }
 
 /** The saved state: these few numbers rebuild the hashing bit for bit. */
@@ -402,7 +418,47 @@ export class LSHRS {
       reversePagesUsed: footprint.reversePagesUsed,
       redisBytes: footprint.bytes,
       bytesPerId: ids > 0 ? footprint.bytes / ids : null,
+      bucketHistogram: footprint.histogram,
+      largestBuckets: footprint.largest,
+      build: meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null,
     };
+  }
+
+  /** An id's buckets and their sizes, from its reverse record; null when the id is not indexed. */
+  async inspect(id: Id): Promise<InspectResult | null> {
+    commonIdType([id]);
+    await this.checkedMeta();
+    const page = pageOf(id, this.shape.reversePages);
+    const signature = await this.redis.hgetBuffer(this.keys.reverse(page), String(id));
+    if (!signature) return null;
+    const values = unpackSignature(signature, this.shape.bands, this.shape.rows);
+    const bucketKeys = values.map((value, band) => this.keys.bucket(band, value));
+    const sizes = await Promise.all(bucketKeys.map((key) => this.redis.scard(key)));
+    return {
+      id,
+      reverseKey: this.keys.reverse(page),
+      signature: signature.toString('hex'),
+      buckets: values.map((value, band) => ({ band, value, key: bucketKeys[band], size: sizes[band] })),
+    };
+  }
+
+  /**
+   * Checks the index: every reverse record matches bucket membership, every bucket member has a
+   * reverse record, the id count is right, and every id has a store row (when the store can tell).
+   * With `repair`, mends what it finds (ids missing from the store leave the index). An ops call.
+   */
+  async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
+    await this.checkedMeta();
+    return verifyIndex(
+      {
+        ctx: this.ctx,
+        rows: this.shape.rows,
+        reversePages: this.shape.reversePages,
+        batchSize: this.batchSize,
+        existing: this.store?.existing?.bind(this.store),
+      },
+      options.repair ?? false,
+    );
   }
 
   /**

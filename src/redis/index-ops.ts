@@ -51,7 +51,7 @@ export async function readMeta(ctx: Pick<ScriptContext, 'client' | 'keys'>): Pro
   return ctx.client.hgetall(ctx.keys.meta);
 }
 
-async function call(ctx: ScriptContext, name: ScriptName, keys: string[], args: (string | number | Buffer)[]) {
+export async function call(ctx: ScriptContext, name: ScriptName, keys: string[], args: (string | number | Buffer)[]) {
   try {
     return await runScript(ctx.client, name, keys, args);
   } catch (err) {
@@ -111,10 +111,10 @@ export async function queryBuckets(ctx: ScriptContext, bucketKeys: readonly stri
   return { idType: type, total: Number(reply[1]), ids, collisions };
 }
 
-/** Every key of the index on every data node, found with SCAN (never on the write or read path). */
-export async function* scanIndexKeys(client: RedisClient, keys: IndexKeys): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
+/** Keys matching the patterns on every data node, found with SCAN (never on the write or read path). */
+export async function* scanKeys(client: RedisClient, patterns: readonly string[]): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
   for (const node of dataNodes(client)) {
-    for (const pattern of keys.patterns) {
+    for (const pattern of patterns) {
       let cursor = '0';
       do {
         const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -123,6 +123,11 @@ export async function* scanIndexKeys(client: RedisClient, keys: IndexKeys): Asyn
       } while (cursor !== '0');
     }
   }
+}
+
+/** Every key of the index on every data node. */
+export function scanIndexKeys(client: RedisClient, keys: IndexKeys) {
+  return scanKeys(client, keys.patterns);
 }
 
 /** Removes every key of the index and nothing else; returns how many keys went. */
@@ -134,28 +139,58 @@ export async function clearIndex(client: RedisClient, keys: IndexKeys): Promise<
   return removed;
 }
 
+export interface BucketSize {
+  band: number;
+  value: number;
+  size: number;
+}
+
 export interface IndexFootprint {
   buckets: number;
   reversePagesUsed: number;
   bytes: number;
+  /** Buckets by size: `[upTo, count]` with sizes in (upTo/2, upTo], upTo a power of two. */
+  histogram: [number, number][];
+  /** The largest buckets, largest first. */
+  largest: BucketSize[];
 }
 
-/** Counts the index's keys and adds up MEMORY USAGE over them. */
-export async function measureIndex(client: RedisClient, keys: IndexKeys): Promise<IndexFootprint> {
-  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0 };
+/** Counts the index's keys, adds up MEMORY USAGE over them, and sizes its buckets. */
+export async function measureIndex(client: RedisClient, keys: IndexKeys, largestCount = 10): Promise<IndexFootprint> {
+  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0, histogram: [], largest: [] };
+  const bins = new Map<number, number>();
   const bucketMarker = `${keys.tag}:b:`;
   const reverseMarker = `${keys.tag}:r:`;
   for await (const batch of scanIndexKeys(client, keys)) {
     const pipeline = batch.node.pipeline();
+    const bucketKeys: string[] = [];
     for (const key of batch.keys) {
       pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
-      if (key.startsWith(bucketMarker)) footprint.buckets++;
-      else if (key.startsWith(reverseMarker)) footprint.reversePagesUsed++;
+      if (key.startsWith(bucketMarker)) {
+        footprint.buckets++;
+        bucketKeys.push(key);
+      } else if (key.startsWith(reverseMarker)) footprint.reversePagesUsed++;
     }
-    for (const [err, bytes] of (await pipeline.exec()) ?? []) {
+    for (const key of bucketKeys) pipeline.scard(key);
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([err, reply], i) => {
       if (err) throw err;
-      footprint.bytes += Number(bytes ?? 0);
-    }
+      if (i < batch.keys.length) {
+        footprint.bytes += Number(reply ?? 0);
+        return;
+      }
+      const size = Number(reply);
+      const [band, value] = bucketKeys[i - batch.keys.length].slice(bucketMarker.length).split(':').map(Number);
+      let upTo = 1;
+      while (upTo < size) upTo *= 2;
+      bins.set(upTo, (bins.get(upTo) ?? 0) + 1);
+      if (footprint.largest.length < largestCount || size > footprint.largest[footprint.largest.length - 1].size) {
+        footprint.largest.push({ band, value, size });
+        footprint.largest.sort((a, b) => b.size - a.size || a.band - b.band || a.value - b.value);
+        footprint.largest.length = Math.min(footprint.largest.length, largestCount);
+      }
+    });
   }
+  footprint.histogram = [...bins.entries()].sort((a, b) => a[0] - b[0]);
   return footprint;
 }

@@ -11,6 +11,9 @@ export interface IndexKeys {
   readonly meta: string;
   bucket(band: number, value: number): string;
   reverse(page: number): string;
+  /** SCAN patterns of the bucket sets and of the reverse-record pages. */
+  readonly bucketPattern: string;
+  readonly reversePattern: string;
   /** SCAN patterns that together match every key of the index and no other. */
   readonly patterns: readonly string[];
 }
@@ -31,6 +34,8 @@ export function indexKeys(prefix: string): IndexKeys {
     meta: `${tag}:meta`,
     bucket: (band, value) => `${tag}:b:${band}:${value}`,
     reverse: (page) => `${tag}:r:${page}`,
+    bucketPattern: `${glob}:b:*`,
+    reversePattern: `${glob}:r:*`,
     patterns: [`${glob}:meta`, `${glob}:b:*`, `${glob}:r:*`],
   };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { RedisClient } from './connection';
 
 /** The operations lshrs runs in Redis, one Lua file each. */
-export type ScriptName = 'insert' | 'remove' | 'query';
+export type ScriptName = 'insert' | 'remove' | 'query' | 'repair';
 
 const LUA_DIR = join(__dirname, '..', '..', 'lua');
 
