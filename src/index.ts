@@ -1,7 +1,7 @@
 export { LSHRS } from './lshrs';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
 export type { BuildProgress } from './build/pipeline';
-export type { InspectResult } from './lshrs';
+export type { InspectResult, IndexDescription } from './lshrs';
 export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/index-ops';
 export type { Hit } from './rerank';
@@ -26,5 +26,7 @@ export {
 export type { BandParams, OptimalParamsOptions } from './params/scurve';
 export { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 export { bandValues } from './hashing/signatures';
-export { readParquet } from './parquet/read';
+export { readParquet, countParquetRows } from './parquet/read';
+export { tuneCandidates, randomPairCollision } from './params/tune';
+export type { TuneCandidate, PairModel } from './params/tune';
 export type { ParquetColumns } from './parquet/read';

@@ -95,16 +95,19 @@ export interface DeleteResult {
   unknown: number;
 }
 
-export interface IndexStats extends Omit<SavedState, 'lshrs'> {
+export interface IndexDescription extends SavedState {
   idType: IdType | null;
+  /** Ids indexed. */
+  ids: number;
+  /** Where a build stands: its state and the last id it wrote. */
+  build: { state: string; cursor: string } | null;
+}
+
+export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
   /** Buckets by size: `[upTo, count]`, sizes in (upTo/2, upTo]. */
   bucketHistogram: [number, number][];
   /** The largest buckets, largest first. */
   largestBuckets: BucketSize[];
-  /** Where a build stands: its state and the last id it wrote. */
-  build: { state: string; cursor: string } | null;
-  /** Ids indexed. */
-  ids: number;
   /** Non-empty band buckets. */
   buckets: number;
   /** Reverse-record hashes in use. */
@@ -399,28 +402,29 @@ export class LSHRS {
     return rerankByCosine(q, candidates, rows, plan.topK);
   }
 
+  /** The index's parameters, id type, id count and build state, from its meta hash alone (cheap). */
+  async describe(): Promise<IndexDescription> {
+    const meta = await this.checkedMeta();
+    return {
+      ...this.toJSON(),
+      idType: meta.idType === 'int' || meta.idType === 'str' ? meta.idType : null,
+      ids: Number(meta.ids ?? 0),
+      build: meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null,
+    };
+  }
+
   /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */
   async stats(): Promise<IndexStats> {
-    const meta = await this.checkedMeta();
+    const { lshrs: _version, ...description } = await this.describe();
     const footprint = await measureIndex(this.redis, this.keys);
-    const ids = Number(meta.ids ?? 0);
-    const { dim, seed, bands, rows, reversePages } = this.shape;
     return {
-      prefix: this.prefix,
-      dim,
-      seed,
-      bands,
-      rows,
-      reversePages,
-      idType: meta.idType === 'int' || meta.idType === 'str' ? meta.idType : null,
-      ids,
+      ...description,
       buckets: footprint.buckets,
       reversePagesUsed: footprint.reversePagesUsed,
       redisBytes: footprint.bytes,
-      bytesPerId: ids > 0 ? footprint.bytes / ids : null,
+      bytesPerId: description.ids > 0 ? footprint.bytes / description.ids : null,
       bucketHistogram: footprint.histogram,
       largestBuckets: footprint.largest,
-      build: meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null,
     };
   }
 

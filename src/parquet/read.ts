@@ -83,3 +83,17 @@ export async function* readParquet(path: string, columns: ParquetColumns = {}): 
     instance.closeSync();
   }
 }
+
+/** Rows in a parquet file, from its footer (no data is read). */
+export async function countParquetRows(path: string): Promise<number> {
+  const { DuckDBInstance } = await loadDuckDB();
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const result = await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${quoteLiteral(path)})`);
+    return Number(result.getRowObjects()[0].n);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}

@@ -21,6 +21,21 @@ export interface PostgresVectorStoreOptions {
   readOnly?: boolean;
 }
 
+export interface CreateTableOptions {
+  /** @defaultValue "bigint" */
+  idType?: 'bigint' | 'text';
+  /** @defaultValue "bytea" (float32, little-endian) */
+  vectorType?: 'bytea' | 'real[]' | 'double precision[]' | 'vector';
+  /** The dimension, for a pgvector column. */
+  dim?: number;
+  /** @defaultValue "id" */
+  idColumn?: string;
+  /** @defaultValue "embedding" */
+  vectorColumn?: string;
+  /** `null` for none. @defaultValue "text" */
+  textColumn?: string | null;
+}
+
 type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
 
 const KIND_BY_TYPNAME: Record<string, VectorKind> = {
@@ -130,20 +145,33 @@ export class PostgresVectorStore implements VectorStore {
     }
   }
 
-  /** Creates a table lshrs can use (`id` primary key, float32 `bytea` embedding, `text`), if absent. */
-  static async createTable(
-    pool: pg.Pool,
-    options: { table: string; idType?: 'bigint' | 'text'; vectorType?: 'bytea' | 'real[]' | 'double precision[]' | 'vector'; dim?: number },
-  ): Promise<void> {
+  /**
+   * Creates a table lshrs can use, if absent: an id primary key, an embedding (float32 `bytea` by
+   * default: the fastest to fetch) and a text column.
+   */
+  static async createTable(pool: pg.Pool, options: CreateTableOptions & { table: string }): Promise<void> {
     const idType = options.idType ?? 'bigint';
     const vectorType = options.vectorType ?? 'bytea';
     if (!['bigint', 'text'].includes(idType) || !['bytea', 'real[]', 'double precision[]', 'vector'].includes(vectorType)) {
       throw new LshrsError('BAD_OPTION', `unsupported idType ${idType} or vectorType ${vectorType}`);
     }
     const column = vectorType === 'vector' && options.dim ? `vector(${Math.trunc(options.dim)})` : vectorType;
-    await pool.query(
-      `CREATE TABLE IF NOT EXISTS ${quoteTable(options.table)} (id ${idType} PRIMARY KEY, embedding ${column} NOT NULL, text text)`,
-    );
+    const id = quoteIdent(options.idColumn ?? 'id');
+    const vector = quoteIdent(options.vectorColumn ?? 'embedding');
+    const text = options.textColumn === null ? '' : `, ${quoteIdent(options.textColumn ?? 'text')} text`;
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${quoteTable(options.table)} (${id} ${idType} PRIMARY KEY, ${vector} ${column} NOT NULL${text})`);
+  }
+
+  /** {@link PostgresVectorStore.createTable} for this store's table and column names. */
+  async createTableIfMissing(options: Pick<CreateTableOptions, 'idType' | 'vectorType' | 'dim'> = {}): Promise<void> {
+    await PostgresVectorStore.createTable(this.pool, {
+      ...options,
+      table: this.tableName,
+      idColumn: this.columnNames.id,
+      vectorColumn: this.columnNames.vector,
+      textColumn: this.columnNames.text,
+    });
+    this.shape = undefined;
   }
 
   private describe(): Promise<TableShape> {

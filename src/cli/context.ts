@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { LshrsError } from '../errors';
+import { decodeId, type Id, type IdType } from '../ids';
+import { LSHRS } from '../lshrs';
+import { PostgresVectorStore } from '../stores/postgres';
+
+/** Options every command takes (flags, else environment, else defaults). */
+export interface GlobalOptions {
+  redis?: string;
+  database?: string;
+  prefix: string;
+  table: string;
+  idColumn: string;
+  vectorColumn: string;
+  textColumn: string;
+  json?: boolean;
+}
+
+/** Options that shape a new index (ignored when the index exists: its stored ones win). */
+export interface ShapeFlags {
+  seed?: string;
+  numPerm?: string;
+  bands?: string;
+  rows?: string;
+}
+
+export class CliContext {
+  readonly options: GlobalOptions;
+  private store?: PostgresVectorStore;
+  private opened: LSHRS[] = [];
+
+  constructor(options: GlobalOptions) {
+    this.options = options;
+  }
+
+  get redisUrl(): string {
+    return this.options.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  }
+
+  /** The table store, when a database is configured (needed by load, index and reranked queries). */
+  vectorStore(required: boolean): PostgresVectorStore | undefined {
+    const url = this.options.database ?? process.env.DATABASE_URL;
+    if (!url) {
+      if (required) throw new LshrsError('NO_STORE', 'this command needs PostgreSQL: pass --database URL or set DATABASE_URL');
+      return undefined;
+    }
+    this.store ??= new PostgresVectorStore({
+      connectionString: url,
+      table: this.options.table,
+      idColumn: this.options.idColumn,
+      vectorColumn: this.options.vectorColumn,
+      textColumn: this.options.textColumn === '' ? null : this.options.textColumn,
+    });
+    return this.store;
+  }
+
+  /** The existing index under the prefix, with its stored parameters. */
+  async openIndex(storeRequired = false): Promise<LSHRS> {
+    const lsh = await LSHRS.open({ redis: this.redisUrl, prefix: this.options.prefix, store: this.vectorStore(storeRequired) });
+    this.opened.push(lsh);
+    return lsh;
+  }
+
+  /** The existing index, or a new one of dimension `dim` shaped by the flags. */
+  async openOrCreate(dim: number, flags: ShapeFlags): Promise<LSHRS> {
+    try {
+      return await this.openIndex(true);
+    } catch (err) {
+      if (!(err instanceof LshrsError && err.code === 'NOT_FOUND')) throw err;
+    }
+    const seed = flags.seed === undefined ? undefined : /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
+    const lsh = new LSHRS({
+      redis: this.redisUrl,
+      prefix: this.options.prefix,
+      store: this.vectorStore(true),
+      dim,
+      seed,
+      numPerm: optionalInt(flags.numPerm, '--num-perm'),
+      numBands: optionalInt(flags.bands, '--bands'),
+      rowsPerBand: optionalInt(flags.rows, '--rows'),
+    });
+    this.opened.push(lsh);
+    return lsh;
+  }
+
+  async close(): Promise<void> {
+    for (const lsh of this.opened) await lsh.close();
+    if (this.opened.length === 0) await this.store?.close();
+  }
+}
+
+export function optionalInt(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new LshrsError('BAD_OPTION', `${flag} must be an integer, got ${raw}`);
+  return n;
+}
+
+export function optionalNumber(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new LshrsError('BAD_OPTION', `${flag} must be a number, got ${raw}`);
+  return n;
+}
+
+/** An id typed on the command line, read as the index's id type. */
+export async function parseId(lsh: LSHRS, raw: string): Promise<Id> {
+  const { idType } = await lsh.describe();
+  return typedId(raw, idType ?? 'str');
+}
+
+export function typedId(raw: string, idType: IdType): Id {
+  if (idType === 'int' && !/^\d+$/.test(raw)) throw new LshrsError('BAD_ID', `the index holds integer ids; "${raw}" is not one`);
+  return decodeId(raw, idType);
+}
+
+/** A query vector from a file: a JSON array of numbers, or raw little-endian float32 (.f32). */
+export function readVectorFile(path: string): number[] {
+  const bytes = readFileSync(path);
+  if (path.endsWith('.f32')) {
+    const out = new Float32Array(bytes.byteLength >>> 2);
+    new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
+    return Array.from(out);
+  }
+  const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'number')) {
+    throw new LshrsError('DIMENSION', `${path} is neither a JSON array of numbers nor a .f32 file`);
+  }
+  return parsed;
+}

@@ -1,0 +1,327 @@
+#!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { LshrsError } from '../errors';
+import type { Id } from '../ids';
+import type { IndexItem, IndexResult } from '../lshrs';
+import { countParquetRows, readParquet } from '../parquet/read';
+import { tuneCandidates } from '../params/tune';
+import type { Hit } from '../rerank';
+import { PostgresVectorStore } from '../stores/postgres';
+import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
+import { bytes, clip, print, printJson, table } from './output';
+import { progressReporter } from './progress';
+import { sCurveSvg } from './scurve-svg';
+
+const program = new Command('lshrs')
+  .description('Operate an lshrs index: LSH buckets in Redis, vectors in PostgreSQL.')
+  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+  .option('--database <url>', 'PostgreSQL URL of the vector table (default: $DATABASE_URL)')
+  .option('--prefix <name>', 'the index: its keys are {prefix}:...', 'lshrs')
+  .option('--table <name>', 'the vector table, optionally schema-qualified', 'lshrs_items')
+  .option('--id-column <name>', 'id column of the table', 'id')
+  .option('--vector-column <name>', 'embedding column of the table', 'embedding')
+  .option('--text-column <name>', 'text column of the table ("" for none)', 'text')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError();
+
+type Run = (ctx: CliContext, json: boolean) => Promise<number | void>;
+
+/** Runs a command with its connections, closing them after; LshrsErrors become one plain line. */
+function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | void>) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const options = command.optsWithGlobals() as GlobalOptions;
+    const ctx = new CliContext(options);
+    try {
+      const code = await (run as (...a: unknown[]) => ReturnType<Run>)(ctx, options.json === true, ...args.slice(0, -1));
+      process.exitCode = code ?? 0;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (options.json) printJson({ error: { code: err instanceof LshrsError ? err.code : 'ERROR', message } });
+      else process.stderr.write(`lshrs: ${message}\n`);
+      process.exitCode = 1;
+    } finally {
+      await ctx.close().catch(() => undefined);
+    }
+  };
+}
+
+const shapeOptions = (command: Command) =>
+  command
+    .option('--seed <seed>', 'hyperplane seed of a new index (default 42)')
+    .option('--num-perm <n>', 'hyperplane budget of a new index (default 128)')
+    .option('--bands <n>', 'bands of a new index (default: planned)')
+    .option('--rows <n>', 'rows per band of a new index (default: planned)');
+
+function summary(verb: string, result: IndexResult, seconds: number): string {
+  const rows = result.added + result.moved + result.unchanged;
+  return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged`;
+}
+
+/** The first item of a stream, and the stream again from its start. */
+async function peek<T>(items: AsyncGenerator<T>): Promise<[T | undefined, AsyncGenerator<T>]> {
+  const first = await items.next();
+  async function* again(): AsyncGenerator<T> {
+    if (!first.done) yield first.value;
+    yield* items;
+  }
+  return [first.done ? undefined : first.value, again()];
+}
+
+shapeOptions(
+  program
+    .command('load')
+    .description('load a parquet file into the vector table and the index (the table is created if missing)')
+    .argument('<file>', 'parquet file with id, embedding and text columns')
+    .option('--file-id-column <name>', 'id column in the file', 'id')
+    .option('--file-vector-column <name>', 'embedding column in the file (list of floats or float32 bytes)', 'embedding')
+    .option('--file-text-column <name>', 'text column in the file ("" for none)', 'text'),
+).action(
+  action(async (ctx, json, file: string, flags: ShapeFlags & { fileIdColumn: string; fileVectorColumn: string; fileTextColumn: string }) => {
+    const total = await countParquetRows(file);
+    const columns = { idColumn: flags.fileIdColumn, vectorColumn: flags.fileVectorColumn, textColumn: flags.fileTextColumn || null };
+    const [first, items] = await peek(readParquet(file, columns));
+    if (!first) throw new LshrsError('BAD_OPTION', `${file} has no rows`);
+    const store = ctx.vectorStore(true) as PostgresVectorStore;
+    await store.createTableIfMissing({ idType: typeof first.id === 'number' ? 'bigint' : 'text' });
+    const lsh = await ctx.openOrCreate(first.vector.length, flags);
+    const progress = progressReporter('load', !json);
+    const started = performance.now();
+    const result = await lsh.index(items as AsyncIterable<IndexItem>, { onProgress: (p) => progress.update({ ...p, total }) });
+    progress.stop();
+    const seconds = (performance.now() - started) / 1000;
+    if (json) printJson({ file, table: ctx.options.table, prefix: ctx.options.prefix, ...result, seconds });
+    else print(summary(`loaded ${file}:`, result, seconds));
+  }),
+);
+
+shapeOptions(
+  program
+    .command('index')
+    .description('build the index from every row of the vector table')
+    .option('--resume', 'continue an interrupted build from the position it recorded'),
+).action(
+  action(async (ctx, json, flags: ShapeFlags & { resume?: boolean }) => {
+    const store = ctx.vectorStore(true) as PostgresVectorStore;
+    const [sample] = await store.scan(null, 1);
+    if (!sample) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows to index`);
+    const lsh = await ctx.openOrCreate(sample.vector.length, flags);
+    const progress = progressReporter('index', !json);
+    const started = performance.now();
+    const result = await lsh.index(undefined, { resume: flags.resume === true, onProgress: (p) => progress.update(p) });
+    progress.stop();
+    const seconds = (performance.now() - started) / 1000;
+    if (json) printJson({ prefix: ctx.options.prefix, resumed: flags.resume === true, ...result, seconds });
+    else print(summary(flags.resume ? 'resumed: indexed' : 'indexed', result, seconds));
+  }),
+);
+
+interface QueryFlags {
+  topK: string;
+  topP?: string;
+  maxCandidates?: string;
+  rerank: boolean;
+}
+
+const queryOptions = (command: Command) =>
+  command
+    .option('--top-k <n>', 'results', '10')
+    .option('--top-p <p>', 'fraction of the collision-ranked candidates to rerank, in (0, 1]')
+    .option('--max-candidates <n>', 'most candidates taken from Redis')
+    .option('--no-rerank', 'the collision ranking only, without the vector table');
+
+function queryOptionsFrom(flags: QueryFlags) {
+  return {
+    topK: optionalInt(flags.topK, '--top-k'),
+    topP: optionalNumber(flags.topP, '--top-p'),
+    maxCandidates: optionalInt(flags.maxCandidates, '--max-candidates'),
+    rerank: flags.rerank,
+  };
+}
+
+function printHits(hits: Hit[], json: boolean): void {
+  if (json) {
+    printJson(hits);
+    return;
+  }
+  if (hits.length === 0) {
+    print('no candidates share a bucket with the query');
+    return;
+  }
+  print(table(['rank', 'id', 'score', 'collisions', 'text'], hits.map((h, i) => [i + 1, String(h.id), h.score.toFixed(4), h.collisions, clip(h.text, 70)])));
+}
+
+queryOptions(
+  program
+    .command('query')
+    .description('the nearest items to a vector, or to the stored vector of an id')
+    .addOption(new Option('--id <id>', 'query with the stored vector of this id').conflicts('vector'))
+    .addOption(new Option('--vector <file>', 'query vector: a JSON array, or raw float32 (.f32)')),
+).action(
+  action(async (ctx, json, flags: QueryFlags & { id?: string; vector?: string }) => {
+    if (!flags.id && !flags.vector) throw new LshrsError('BAD_OPTION', 'give --id ID or --vector FILE');
+    const lsh = await ctx.openIndex(flags.rerank || flags.id !== undefined);
+    let vector: ArrayLike<number>;
+    if (flags.id !== undefined) {
+      const id = await parseId(lsh, flags.id);
+      const [row] = [...(await (ctx.vectorStore(true) as PostgresVectorStore).fetch([id]))];
+      if (!row) throw new LshrsError('NOT_FOUND', `id ${flags.id} has no row in ${ctx.options.table}`);
+      vector = row.vector;
+    } else {
+      vector = readVectorFile(flags.vector as string);
+    }
+    printHits(await lsh.query(vector as number[], queryOptionsFrom(flags)), json);
+  }),
+);
+
+queryOptions(program.command('similar').description('"more like this": the nearest items to an indexed id, itself left out').argument('<id>')).action(
+  action(async (ctx, json, raw: string, flags: QueryFlags) => {
+    const lsh = await ctx.openIndex(flags.rerank);
+    printHits(await lsh.similar(await parseId(lsh, raw), queryOptionsFrom(flags)), json);
+  }),
+);
+
+program
+  .command('stats')
+  .description('ids, parameters, buckets and their sizes, Redis memory')
+  .action(
+    action(async (ctx, json) => {
+      const stats = await (await ctx.openIndex()).stats();
+      if (json) {
+        printJson(stats);
+        return;
+      }
+      const lines = [
+        `index        ${stats.prefix}`,
+        `ids          ${stats.ids} (${stats.idType ?? 'none yet'})`,
+        `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.reversePages} reverse pages`,
+        `buckets      ${stats.buckets}, reverse pages in use ${stats.reversePagesUsed}`,
+        `memory       ${bytes(stats.redisBytes)} in Redis${stats.bytesPerId === null ? '' : `, ${stats.bytesPerId.toFixed(1)} bytes per id`}`,
+        `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}` : 'none'}`,
+        '',
+        'bucket sizes',
+        table(['size up to', 'buckets'], stats.bucketHistogram.map(([upTo, count]) => [upTo, count])),
+        '',
+        'largest buckets',
+        table(['band', 'value', 'size'], stats.largestBuckets.map((b) => [b.band, b.value, b.size])),
+      ];
+      print(lines.join('\n'));
+    }),
+  );
+
+program
+  .command('inspect')
+  .description("an id's buckets and their sizes")
+  .argument('<id>')
+  .action(
+    action(async (ctx, json, raw: string) => {
+      const lsh = await ctx.openIndex();
+      const found = await lsh.inspect(await parseId(lsh, raw));
+      if (!found) throw new LshrsError('NOT_FOUND', `id ${raw} is not in the index`);
+      if (json) {
+        printJson(found);
+        return;
+      }
+      print(`id ${String(found.id)}: reverse record in ${found.reverseKey}, signature ${found.signature}`);
+      print(table(['band', 'value', 'bucket', 'size'], found.buckets.map((b) => [b.band, b.value, b.key, b.size])));
+    }),
+  );
+
+program
+  .command('delete')
+  .description('remove ids from the index (and their rows from the table)')
+  .argument('<ids...>')
+  .action(
+    action(async (ctx, json, raws: string[]) => {
+      const lsh = await ctx.openIndex();
+      const ids: Id[] = [];
+      for (const raw of raws) ids.push(await parseId(lsh, raw));
+      const result = await lsh.delete(ids);
+      if (json) printJson(result);
+      else print(`removed ${result.removed}, not in the index ${result.unknown}`);
+    }),
+  );
+
+program
+  .command('verify')
+  .description('check that buckets and reverse records agree and every id has a row; exit 1 on problems')
+  .option('--repair', 'fix what the check finds')
+  .action(
+    action(async (ctx, json, flags: { repair?: boolean }) => {
+      const report = await (await ctx.openIndex()).verify({ repair: flags.repair === true });
+      if (json) printJson(report);
+      else {
+        const lines = [
+          `ids ${report.ids}, buckets ${report.buckets}, id count in meta ${report.metaCount}`,
+          `missing from buckets ${report.missingFromBuckets}, stray in buckets ${report.strayInBuckets}`,
+          report.missingFromStore === null
+            ? 'store rows not checked (no table configured)'
+            : `missing from the table ${report.missingFromStore.length}${report.missingFromStore.length ? `: ${report.missingFromStore.join(' ')}` : ''}`,
+          ...report.examples.missingFromBuckets.map((e) => `  id ${String(e.id)} missing from ${e.bucket}`),
+          ...report.examples.strayInBuckets.map((e) => `  id ${String(e.id)} stray in ${e.bucket}`),
+          report.consistent ? 'consistent' : 'INCONSISTENT',
+        ];
+        if (report.repaired) {
+          const r = report.repaired;
+          lines.push(
+            `repaired: ${r.membershipsAdded} memberships added, ${r.membersRemoved} members removed, ${r.removedMissingFromStore} ids without rows removed, ${r.idsCounted} ids counted`,
+          );
+        }
+        print(lines.join('\n'));
+      }
+      return report.consistent || report.repaired ? 0 : 1;
+    }),
+  );
+
+program
+  .command('tune')
+  .description('candidate (bands, rows) configurations with their error rates, and their S-curves as SVG')
+  .option('--num-perm <n>', 'hyperplane budget', '128')
+  .option('--threshold <s>', 'cosine threshold', '0.5')
+  .option('--size <n>', 'corpus size, for the expected candidates per query')
+  .option('--pair-mean <s>', 'mean cosine of random pairs in the corpus', '0.17')
+  .option('--pair-sd <s>', 'its standard deviation', '0.14')
+  .option('--svg <file>', 'write the S-curves of the best configurations to this SVG file')
+  .action(
+    action(async (_ctx, json, flags: { numPerm: string; threshold: string; size?: string; pairMean: string; pairSd: string; svg?: string }) => {
+      const threshold = optionalNumber(flags.threshold, '--threshold') as number;
+      const candidates = tuneCandidates(
+        optionalInt(flags.numPerm, '--num-perm') as number,
+        threshold,
+        optionalInt(flags.size, '--size') ?? null,
+        { mean: optionalNumber(flags.pairMean, '--pair-mean'), sd: optionalNumber(flags.pairSd, '--pair-sd') },
+      );
+      if (flags.svg) writeFileSync(flags.svg, sCurveSvg(candidates.slice(0, 6).map((c) => ({ ...c, label: c.label === 'option' ? undefined : c.label })), threshold));
+      if (json) {
+        printJson(candidates);
+        return;
+      }
+      print(
+        table(
+          ['bands', 'rows', 'false pos', 'false neg', 'random pair', 'candidates/query', ''],
+          candidates.map((c) => [
+            c.bands,
+            c.rows,
+            c.falsePositive.toFixed(4),
+            c.falseNegative.toFixed(4),
+            c.randomPairCollision.toFixed(5),
+            c.expectedCandidates === null ? '-' : Math.round(c.expectedCandidates),
+            c.label === 'option' ? '' : c.label,
+          ]),
+        ),
+      );
+      if (flags.svg) print(`S-curves written to ${flags.svg}`);
+    }),
+  );
+
+// Output piped into `head` and closed early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`lshrs: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
