@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { unpackSignature } from '../../src/hashing/signatures';
 
@@ -81,4 +82,25 @@ export async function consistencyProblems(redis: Redis, prefix: string, bands: n
   const count = Number((await redis.hget(`${tag}:meta`, 'ids')) ?? 0);
   if (count !== reverseIds) problems.push(`meta counts ${count} ids, reverse records hold ${reverseIds}`);
   return problems;
+}
+
+/**
+ * A digest of every bucket's members and every reverse page's records, keyed without the prefix:
+ * two indexes with equal digests hold the same membership. Lighter than indexContent for big ones.
+ */
+export async function contentDigests(redis: Redis, prefix: string): Promise<Map<string, string>> {
+  const tag = `{${prefix}}`;
+  const digests = new Map<string, string>();
+  for (const key of await keysOf(redis, prefix)) {
+    if (key === `${tag}:meta`) continue;
+    const hash = createHash('sha1');
+    if (key.startsWith(`${tag}:b:`)) {
+      for (const member of (await redis.smembers(key)).sort()) hash.update(`${member}\n`);
+    } else {
+      const records = await redis.hgetallBuffer(key);
+      for (const field of Object.keys(records).sort()) hash.update(`${field}=${records[field].toString('hex')}\n`);
+    }
+    digests.set(key.slice(tag.length), hash.digest('hex'));
+  }
+  return digests;
 }

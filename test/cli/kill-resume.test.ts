@@ -1,0 +1,77 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { LSHRS, PostgresVectorStore } from '../../src';
+import { gaussianStream } from '../../src/hashing/gaussian';
+import { float32ToLE } from '../../src/stores/float32';
+import { lshrs, lshrsProcess } from '../support/cli';
+import { contentDigests } from '../support/inspect-redis';
+import { newPool, newRedis, uniqueName } from '../support/servers';
+
+const ROWS = 200_000;
+const DIM = 32;
+
+let redis: Redis;
+let pool: pg.Pool;
+
+beforeAll(() => {
+  redis = newRedis();
+  pool = newPool();
+});
+
+afterAll(async () => {
+  await redis.quit();
+  await pool.end();
+});
+
+async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, seconds: number): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test(`a build of ${ROWS} rows whose process is killed midway resumes to an index identical to an uninterrupted build`, async () => {
+  const table = uniqueName('kill');
+  await PostgresVectorStore.createTable(pool, { table });
+  const next = gaussianStream('kill');
+  for (let start = 0; start < ROWS; start += 20_000) {
+    const ids: number[] = [];
+    const embeddings: Buffer[] = [];
+    for (let id = start + 1; id <= start + 20_000; id++) {
+      ids.push(id);
+      embeddings.push(float32ToLE(Float32Array.from({ length: DIM }, next)));
+    }
+    await pool.query(`INSERT INTO "${table}" (id, embedding) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [ids, embeddings]);
+  }
+
+  // The reference: one uninterrupted build, in process.
+  const reference = uniqueName('reference');
+  await new LSHRS({ redis, dim: DIM, prefix: reference, store: new PostgresVectorStore({ pool, table }) }).index();
+
+  // The same build by the command line, killed (SIGKILL: no clean abort) a while in.
+  const prefix = uniqueName('killed');
+  const common = ['--prefix', prefix, '--table', table];
+  const child = lshrsProcess([...common, 'index']);
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  const meta = `{${prefix}}:meta`;
+  await poll(() => redis.hget(meta, 'ids').then(Number), (n) => n >= ROWS / 4, 120);
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  const [state, cursor, ids] = await redis.hmget(meta, 'buildState', 'buildCursor', 'ids');
+  expect(state).toBe('running');
+  expect(Number(cursor)).toBeGreaterThanOrEqual(ROWS / 4);
+  expect(Number(cursor)).toBeLessThan(ROWS);
+  // Every batch landed whole with its position: the ids indexed are exactly those up to the cursor.
+  expect(Number(ids)).toBe(Number(cursor));
+
+  const resumed = lshrs([...common, '--json', 'index', '--resume']);
+  expect(resumed.status).toBe(0);
+  expect(JSON.parse(resumed.stdout)).toMatchObject({ resumed: true, added: ROWS - Number(cursor), moved: 0, unchanged: 0 });
+  expect(await redis.hmget(meta, 'buildState', 'buildCursor', 'ids')).toEqual(['done', String(ROWS), String(ROWS)]);
+
+  const [mine, theirs] = await Promise.all([contentDigests(redis, prefix), contentDigests(redis, reference)]);
+  expect(mine.size).toBeGreaterThan(ROWS / 1000);
+  expect(mine).toEqual(theirs);
+}, 300_000);
