@@ -52,6 +52,9 @@ test('a separate project installs the packed package and runs the quick start (E
         [3, 'east by north'],
       ]);
     }
+    // The package's command line is on the path of the project that installed it.
+    const tune = execFileSync(join(app, 'node_modules', '.bin', 'lshrs'), ['tune', '--num-perm', '32', '--json'], { encoding: 'utf8' });
+    expect(JSON.parse(tune)[0]).toMatchObject({ label: 'optimal', bands: 5, rows: 6 });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
