@@ -16,6 +16,7 @@ import {
   type ScriptContext,
 } from './redis/index-ops';
 import { verifyIndex, type VerifyReport } from './redis/verify';
+import { countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
 import { indexKeys, type IndexKeys } from './redis/keys';
 import { rerankByCosine, type Hit } from './rerank';
 import { runPipeline, type BuildProgress } from './build/pipeline';
@@ -67,6 +68,8 @@ export interface IndexOptions {
   signal?: AbortSignal;
   /** With no items: continue a build from the position it recorded, instead of from the start. */
   resume?: boolean;
+  /** How many items a stream will yield, when the caller knows: progress then has a total and an ETA. */
+  total?: number;
 }
 
 export interface QueryOptions {
@@ -288,7 +291,16 @@ export class LSHRS {
       }
       if (pending.length > 0) yield prepare(pending);
     }
-    return runPipeline(batches(), stage, options);
+    return runPipeline(batches(), stage, { ...options, total: options.total ?? null });
+  }
+
+  /**
+   * Streams a parquet file into the store (when it can write) and the index, in bounded memory
+   * whatever the file's row groups. Progress totals come from the file's footer.
+   */
+  async ingestParquet(path: string, columns: ParquetColumns = {}, options: Omit<IndexOptions, 'resume'> = {}): Promise<IndexResult> {
+    const total = options.onProgress ? await countParquetRows(path) : undefined;
+    return this.index(readParquet(path, columns), { ...options, total });
   }
 
   /**

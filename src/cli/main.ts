@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import type { IndexItem, IndexResult } from '../lshrs';
-import { countParquetRows, readParquet } from '../parquet/read';
+import type { IndexResult } from '../lshrs';
+import { readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../rerank';
 import { PostgresVectorStore } from '../stores/postgres';
@@ -59,14 +59,11 @@ function summary(verb: string, result: IndexResult, seconds: number): string {
   return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged`;
 }
 
-/** The first item of a stream, and the stream again from its start. */
-async function peek<T>(items: AsyncGenerator<T>): Promise<[T | undefined, AsyncGenerator<T>]> {
+/** The first item of a stream (the stream is closed after it). */
+async function firstItem<T>(items: AsyncGenerator<T>): Promise<T | undefined> {
   const first = await items.next();
-  async function* again(): AsyncGenerator<T> {
-    if (!first.done) yield first.value;
-    yield* items;
-  }
-  return [first.done ? undefined : first.value, again()];
+  await items.return(undefined);
+  return first.done ? undefined : first.value;
 }
 
 shapeOptions(
@@ -79,16 +76,15 @@ shapeOptions(
     .option('--file-text-column <name>', 'text column in the file ("" for none)', 'text'),
 ).action(
   action(async (ctx, json, file: string, flags: ShapeFlags & { fileIdColumn: string; fileVectorColumn: string; fileTextColumn: string }) => {
-    const total = await countParquetRows(file);
     const columns = { idColumn: flags.fileIdColumn, vectorColumn: flags.fileVectorColumn, textColumn: flags.fileTextColumn || null };
-    const [first, items] = await peek(readParquet(file, columns));
+    const first = await firstItem(readParquet(file, columns));
     if (!first) throw new LshrsError('BAD_OPTION', `${file} has no rows`);
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     await store.createTableIfMissing({ idType: typeof first.id === 'number' ? 'bigint' : 'text' });
     const lsh = await ctx.openOrCreate(first.vector.length, flags);
     const progress = progressReporter('load', !json);
     const started = performance.now();
-    const result = await lsh.index(items as AsyncIterable<IndexItem>, { onProgress: (p) => progress.update({ ...p, total }) });
+    const result = await lsh.ingestParquet(file, columns, { onProgress: (p) => progress.update(p) });
     progress.stop();
     const seconds = (performance.now() - started) / 1000;
     if (json) printJson({ file, table: ctx.options.table, prefix: ctx.options.prefix, ...result, seconds });

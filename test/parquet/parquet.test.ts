@@ -33,7 +33,13 @@ test('the demo parquet loads through the parquet reader into Postgres and the in
   const table = uniqueName('demo');
   await PostgresVectorStore.createTable(pool, { table });
   const lsh = new LSHRS({ redis, dim: 512, prefix: table, store: new PostgresVectorStore({ pool, table }) });
-  expect(await lsh.index(readParquet(DEMO))).toEqual({ added: 2007, moved: 0, unchanged: 0 });
+  const progress: { done: number; total: number | null }[] = [];
+  expect(await lsh.ingestParquet(DEMO, {}, { onProgress: ({ done, total }) => progress.push({ done, total }) })).toEqual({
+    added: 2007,
+    moved: 0,
+    unchanged: 0,
+  });
+  expect(progress[progress.length - 1]).toEqual({ done: 2007, total: 2007 });
   expect((await pool.query(`SELECT count(*)::int AS n FROM "${table}"`)).rows[0].n).toBe(2007);
 
   // The parquet rows are the shared set's rows, bit for bit.
