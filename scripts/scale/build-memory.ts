@@ -63,7 +63,8 @@ async function fillTable(pool: pg.Pool, table: string): Promise<void> {
 
 async function writeOneRowGroupParquet(file: string): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '2GB' });
+  // One row group of 1M x 384 floats is buffered whole by the writer: give it room.
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '12GB', preserve_insertion_order: 'false' });
   const connection = await instance.connect();
   await connection.run(
     `COPY (SELECT i AS id, list_transform(range(${DIM}), x -> (random() - 0.5)::FLOAT) AS embedding, 'row ' || i AS text
@@ -118,12 +119,6 @@ async function main(): Promise<void> {
     const table = `scale_${process.pid}`;
     log(`filling ${table} with ${ROWS} rows`);
     await fillTable(pool, table);
-    const fromTable = await runChild({ ...env, JOB: 'table', TABLE: table, PREFIX: `scale-table-${process.pid}` });
-    const file = join(dir, 'one-row-group.parquet');
-    await writeOneRowGroupParquet(file);
-    const fromParquet = await runChild({ ...env, JOB: 'parquet', FILE: file, TABLE: `${table}_parquet`, PREFIX: `scale-parquet-${process.pid}` });
-    await pool.query(`DROP TABLE IF EXISTS "${table}", "${table}_parquet"`);
-    await pool.end();
     process.stdout.write(
       [
         '## Memory of large builds',
@@ -131,10 +126,19 @@ async function main(): Promise<void> {
         'Measured by `npm run scale:memory` (scripts/scale/): each build runs in its own Node process',
         'that samples `process.memoryUsage()` after every batch that lands; the tables show heap and RSS as the rows go by.',
         '',
-        section('Build from PostgreSQL (`lsh.index()`)', 'keyset pages of 500 rows', fromTable),
-        section(`Parquet with one ${ROWS.toLocaleString('en-US')}-row row group (\`lsh.index(readParquet(file))\`, the path of \`lshrs load\`)`, 'rows written to PostgreSQL and Redis', fromParquet),
       ].join('\n'),
     );
+    const fromTable = await runChild({ ...env, JOB: 'table', TABLE: table, PREFIX: `scale-table-${process.pid}` });
+    process.stdout.write(`${section('Build from PostgreSQL (`lsh.index()`)', 'keyset pages of 500 rows', fromTable)}\n`);
+    await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+    const file = join(dir, 'one-row-group.parquet');
+    await writeOneRowGroupParquet(file);
+    const fromParquet = await runChild({ ...env, JOB: 'parquet', FILE: file, TABLE: `${table}_parquet`, PREFIX: `scale-parquet-${process.pid}` });
+    process.stdout.write(
+      `${section(`Parquet with one ${ROWS.toLocaleString('en-US')}-row row group (\`lsh.ingestParquet(file)\`, the path of \`lshrs load\`)`, 'rows written to PostgreSQL and Redis', fromParquet)}\n`,
+    );
+    await pool.query(`DROP TABLE IF EXISTS "${table}_parquet"`);
+    await pool.end();
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await Promise.all(started.map((s) => s.stop()));

@@ -1,7 +1,7 @@
 // One build, sampling this process's memory after every batch; prints a JSON report on stdout.
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { LSHRS, PostgresVectorStore, readParquet } from '../../src';
+import { LSHRS, PostgresVectorStore } from '../../src';
 
 async function main(): Promise<void> {
   const redis = new Redis(process.env.REDIS_URL as string);
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const t = performance.now();
   const result =
     process.env.JOB === 'parquet'
-      ? await lsh.index(readParquet(process.env.FILE as string), { onProgress })
+      ? await lsh.ingestParquet(process.env.FILE as string, {}, { onProgress })
       : await lsh.index(undefined, { onProgress });
   const seconds = (performance.now() - t) / 1000;
   await lsh.clear();
