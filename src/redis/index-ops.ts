@@ -105,7 +105,7 @@ export async function queryBuckets(ctx: ScriptContext, bucketKeys: readonly stri
 
 /** Every key of the index on every data node, found with SCAN (never on the write or read path). */
 export async function* scanIndexKeys(client: RedisClient, keys: IndexKeys): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
-  for (const node of dataNodes(client)) {
+  for (const node of await dataNodes(client)) {
     for (const pattern of keys.patterns) {
       let cursor = '0';
       do {

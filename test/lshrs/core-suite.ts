@@ -300,6 +300,19 @@ export function coreSuite(target: CoreTarget): void {
       expect((await lsh.stats()).ids).toBe(0);
     });
 
+    test('clear through a client that has only just been created still removes every key', async () => {
+      const { lsh, prefix } = await setUp();
+      await lsh.index(randomVectors(30, 'r2').map((vector, id) => ({ id, vector })));
+      const fresh = target.connect(); // a cluster client knows no masters before its slot map arrives
+      try {
+        const again = new LSHRS({ redis: fresh, dim: DIM, prefix, numBands: 8, rowsPerBand: 4 });
+        expect(await again.clear()).toBeGreaterThan(30);
+        expect(await keysOf(redis, prefix)).toEqual([]);
+      } finally {
+        await fresh.quit();
+      }
+    });
+
     test('toJSON is a few numbers, and fromJSON rebuilds the same hashing', async () => {
       const { lsh, store, prefix } = await setUp({ seed: 'words', numBands: 6, rowsPerBand: 5 });
       const vectors = randomVectors(20, 's');

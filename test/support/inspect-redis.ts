@@ -1,12 +1,8 @@
-import { once } from 'node:events';
 import type { Redis } from 'ioredis';
-import { dataNodes, isCluster, type RedisClient } from '../../src/redis/connection';
+import { dataNodes, type RedisClient } from '../../src/redis/connection';
 
-/** The nodes that hold data (every master of a cluster, or the one server), once the client knows them. */
-export async function mastersOf(client: RedisClient): Promise<Redis[]> {
-  if (isCluster(client) && client.status !== 'ready') await once(client, 'ready');
-  return dataNodes(client);
-}
+/** The nodes that hold data: every master of a cluster, or the one server. */
+export const mastersOf = (client: RedisClient): Promise<Redis[]> => dataNodes(client);
 
 /** Every key under the index's hash tag on every master, found with SCAN (tests may scan; lshrs' hot paths never do). */
 export async function keysOf(redis: RedisClient, prefix: string): Promise<string[]> {
