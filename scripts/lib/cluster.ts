@@ -277,6 +277,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Throwa
     const addresses = cluster.startupNodes.map((n) => `${n.host}:${n.port}`);
     await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], 60_000);
     await cluster.waitUntilHealthy();
+    // Gossip has told every node every other node's role (a node may list a fresh replica as a
+    // master for a moment): answers about roles and replicas no longer depend on whom one asks.
+    await waitUntil('every node to see the same masters and replicas', async () => {
+      for (const port of children.keys()) {
+        const seen = await cluster.nodes(port);
+        const replicas = seen.filter((n) => n.flags.includes('slave') && n.masterId !== undefined).length;
+        const withSlots = seen.filter((n) => n.flags.includes('master') && n.slots.length > 0).length;
+        if (seen.length !== children.size || withSlots !== masters || replicas !== children.size - masters) return false;
+      }
+      return true;
+    });
     // Every replica has finished its first sync, so a master killed from now on has a copy.
     await waitUntil('every replica to be in sync with its master', async () => {
       for (const port of children.keys()) {
