@@ -17,22 +17,23 @@ export interface Throwaway {
   stop(): Promise<void>;
 }
 
-function log(line: string): void {
+export function log(line: string): void {
   process.stderr.write(`[lshrs servers] ${line}\n`);
 }
 
-export function freePort(): Promise<number> {
+/** A free loopback port: any (port 0), or `port` itself when it is free (rejects when it is taken). */
+export function freePort(port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
 }
 
-function onPath(binary: string, extraDirs: string[] = []): string | undefined {
+export function onPath(binary: string, extraDirs: string[] = []): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin', '/opt/homebrew/bin', ...extraDirs];
   return dirs.map((dir) => join(dir, binary)).find((path) => existsSync(path));
 }
@@ -42,7 +43,7 @@ const isRoot = () => typeof process.getuid === 'function' && process.getuid() ==
 let aptUpdated = false;
 
 /** Installs Debian packages when this process may (root, apt-get present); false otherwise. */
-function aptInstall(packages: string[]): boolean {
+export function aptInstall(packages: string[]): boolean {
   if (!isRoot() || !onPath('apt-get')) return false;
   log(`installing Debian packages: ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -58,9 +59,15 @@ function redisBinary(): string | undefined {
   return process.env.REDISMS_SYSTEM_BINARY ?? onPath('redis-server');
 }
 
+/** An installed redis-server (REDISMS_SYSTEM_BINARY, the PATH, or Debian's package installed now). */
+export function systemRedisServer(): string | undefined {
+  const found = redisBinary();
+  if (found || !aptInstall(['redis-server'])) return found;
+  return redisBinary();
+}
+
 export async function startRedis(extraArgs: string[] = []): Promise<Throwaway> {
-  let systemBinary = redisBinary();
-  if (!systemBinary && aptInstall(['redis-server'])) systemBinary = redisBinary();
+  const systemBinary = systemRedisServer();
   let server: RedisMemoryServer;
   try {
     server = await RedisMemoryServer.create({

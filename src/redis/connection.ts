@@ -16,9 +16,15 @@ export function isCluster(client: RedisClient): client is Cluster {
   return (client as Cluster).isCluster === true;
 }
 
-/** Every node that holds data: the masters of a cluster, or the one server. */
-export function dataNodes(client: RedisClient): Redis[] {
-  return isCluster(client) ? client.nodes('master') : [client];
+/**
+ * Every node that holds data: the masters of a cluster, or the one server. A cluster client knows
+ * its masters only once it is ready (until then it lists none), so a command is queued first: it
+ * waits for the slot map, or fails when the cluster cannot be reached.
+ */
+export async function dataNodes(client: RedisClient): Promise<Redis[]> {
+  if (!isCluster(client)) return [client];
+  if (client.status !== 'ready') await client.ping();
+  return client.nodes('master');
 }
 
 /** Quits a connection lshrs opened; one that never came up is just torn down. */

@@ -113,7 +113,7 @@ export async function queryBuckets(ctx: ScriptContext, bucketKeys: readonly stri
 
 /** Keys matching the patterns on every data node, found with SCAN (never on the write or read path). */
 export async function* scanKeys(client: RedisClient, patterns: readonly string[]): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
-  for (const node of dataNodes(client)) {
+  for (const node of await dataNodes(client)) {
     for (const pattern of patterns) {
       let cursor = '0';
       do {

@@ -1,21 +1,32 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { unpackSignature } from '../../src/hashing/signatures';
+import { dataNodes, type RedisClient } from '../../src/redis/connection';
 
-/** Every key under the index's hash tag, found with SCAN (tests may scan; lshrs' hot paths never do). */
-export async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
+/** The nodes that hold data: every master of a cluster, or the one server. */
+export const mastersOf = (client: RedisClient): Promise<Redis[]> => dataNodes(client);
+
+/** Every key under the index's hash tag on every master, found with SCAN (tests may scan; lshrs' hot paths never do). */
+export async function keysOf(redis: RedisClient, prefix: string): Promise<string[]> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `\\{${prefix}\\}:*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
+  for (const node of await mastersOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `\\{${prefix}\\}:*`, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
   return found.sort();
 }
 
+/** SCRIPT FLUSH on every master: the next script call finds no cached script anywhere. */
+export async function flushScripts(redis: RedisClient): Promise<void> {
+  for (const node of await mastersOf(redis)) await node.script('FLUSH');
+}
+
 /** A comparable picture of everything the index holds in Redis. */
-export async function snapshot(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+export async function snapshot(redis: RedisClient, prefix: string): Promise<Record<string, unknown>> {
   const picture: Record<string, unknown> = {};
   for (const key of await keysOf(redis, prefix)) {
     const type = await redis.type(key);
@@ -29,7 +40,7 @@ export async function snapshot(redis: Redis, prefix: string): Promise<Record<str
 }
 
 /** Keys of the index that still name `id`: as a set member or as a hash field. */
-export async function keysHolding(redis: Redis, prefix: string, id: string): Promise<string[]> {
+export async function keysHolding(redis: RedisClient, prefix: string, id: string): Promise<string[]> {
   const holding: string[] = [];
   for (const key of await keysOf(redis, prefix)) {
     const type = await redis.type(key);
@@ -54,7 +65,7 @@ export async function indexContent(redis: Redis, prefix: string): Promise<Record
  * Checks that reverse records and bucket sets describe the same membership, and that the meta's
  * id count matches; returns the problems found (none for a consistent index).
  */
-export async function consistencyProblems(redis: Redis, prefix: string, bands: number, rows: number): Promise<string[]> {
+export async function consistencyProblems(redis: RedisClient, prefix: string, bands: number, rows: number): Promise<string[]> {
   const tag = `{${prefix}}`;
   const problems: string[] = [];
   const expected = new Map<string, Set<string>>();

@@ -1,0 +1,138 @@
+// Every key of an index lives in one hash slot, and every command lshrs sends (script calls, the
+// commands inside the scripts, and the ops calls stats and clear) touches only that slot.
+import calculateSlot from 'cluster-key-slot';
+import { Redis, type Cluster } from 'ioredis';
+import type pg from 'pg';
+import { startCluster, waitUntil, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { LSHRS, PostgresVectorStore } from '../../src';
+import { gaussianStream } from '../../src/hashing/gaussian';
+import { newCluster } from '../support/cluster';
+import { keysOf } from '../support/inspect-redis';
+import { newPool, uniqueName } from '../support/servers';
+
+const DIM = 16;
+
+function randomVectors(count: number, seed: string): number[][] {
+  const next = gaussianStream(seed);
+  return Array.from({ length: count }, () => Array.from({ length: DIM }, next));
+}
+
+let cluster: ThrowawayCluster;
+let client: Cluster;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  client = newCluster(cluster);
+  pool = newPool();
+}, 120_000);
+
+afterAll(async () => {
+  await client?.quit();
+  await pool?.end();
+  await cluster?.stop();
+});
+
+async function setUp() {
+  const prefix = uniqueName('slots');
+  await PostgresVectorStore.createTable(pool, { table: prefix });
+  const lsh = new LSHRS({ redis: client, dim: DIM, prefix, store: new PostgresVectorStore({ pool, table: prefix }), numBands: 8, rowsPerBand: 4, batchSize: 40 });
+  return { prefix, lsh, slot: calculateSlot(`{${prefix}}`) };
+}
+
+/** The keys a command names, for the commands lshrs sends and the ones its scripts run. */
+function commandKeys(args: string[]): string[] {
+  const name = args[0].toLowerCase();
+  if (name === 'eval' || name === 'evalsha') return args.slice(3, 3 + Number(args[2]));
+  if (name === 'unlink' || name === 'del') return args.slice(1);
+  if (name === 'memory') return args[1].toLowerCase() === 'usage' ? [args[2]] : [];
+  if (['scan', 'ping', 'echo', 'info', 'cluster', 'client', 'select', 'script', 'command', 'readonly', 'hello'].includes(name)) return [];
+  if (['hget', 'hmget', 'hset', 'hdel', 'hincrby', 'hgetall', 'sadd', 'srem', 'smembers', 'sismember', 'exists', 'type'].includes(name)) {
+    return [args[1]];
+  }
+  throw new Error(`the slot check does not know where ${args[0]} keeps its keys: add it`);
+}
+
+/** The masters by their own word (MONITOR on a replica would also show what its master sends it). */
+async function masterPorts(): Promise<number[]> {
+  const ports: number[] = [];
+  for (const port of cluster.alive()) if ((await cluster.role(port)) === 'master') ports.push(port);
+  expect(ports).toHaveLength(3);
+  return ports;
+}
+
+interface Seen {
+  port: number;
+  source: string;
+  args: string[];
+}
+
+/** MONITOR on every master while `work` runs; returns what each one executed. */
+async function monitored(work: () => Promise<void>): Promise<Seen[]> {
+  const seen: Seen[] = [];
+  const ports = await masterPorts();
+  const connections = ports.map((port) => new Redis({ host: '127.0.0.1', port, lazyConnect: true }));
+  // monitor() opens a connection of its own beside the one it is called on.
+  const monitors = await Promise.all(
+    connections.map(async (connection, i) => {
+      const monitor = await connection.monitor();
+      monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ port: ports[i], source, args }));
+      return monitor;
+    }),
+  );
+  try {
+    await work();
+    // A marker echoed on each master after the work: once every monitor shows it, it has shown everything before.
+    const marker = `lshrs-slot-check-${Date.now()}`;
+    await Promise.all(ports.map((port) => cluster.command(port, 'ECHO', marker)));
+    await waitUntil('every monitor to show the marker', async () =>
+      ports.every((port) => seen.some((s) => s.port === port && s.args[0] === 'ECHO' && s.args[1] === marker)),
+    );
+  } finally {
+    [...monitors, ...connections].forEach((c) => c.disconnect());
+  }
+  return seen.filter((s) => s.args[0] !== 'ECHO' && s.args[0] !== 'MONITOR');
+}
+
+test('every key of an index hashes to one slot and lives on the master that serves it', async () => {
+  const { prefix, lsh, slot } = await setUp();
+  await lsh.index(randomVectors(300, 'a').map((vector, id) => ({ id, vector })));
+  const keys = await keysOf(client, prefix);
+  expect(keys.length).toBeGreaterThan(300);
+  expect(new Set(keys.map((k) => calculateSlot(k)))).toEqual(new Set([slot]));
+  const owner = await cluster.masterOfSlot(slot);
+  for (const port of await masterPorts()) {
+    const [, onNode] = (await cluster.command(port, 'SCAN', 0, 'MATCH', `\\{${prefix}\\}:*`, 'COUNT', 100000)) as [string, string[]];
+    expect({ port, keys: onNode.length }).toEqual({ port, keys: port === owner ? keys.length : 0 });
+  }
+  expect(await cluster.command(owner, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe(keys.length);
+});
+
+test('every script call, and every command inside it, touches only the index slot on its master', async () => {
+  const { lsh, slot } = await setUp();
+  const vectors = randomVectors(200, 'b');
+  const owner = await cluster.masterOfSlot(slot);
+  const seen = await monitored(async () => {
+    await lsh.index(vectors.map((vector, id) => ({ id, vector }))); // 5 batches of 40
+    await lsh.index(vectors.slice(100, 140).map((vector, id) => ({ id, vector }))); // moves
+    await lsh.query(vectors[7], { topK: 5 });
+    await lsh.query(vectors[8], { rerank: false });
+    await lsh.delete([1, 2, 3, 999]);
+    await lsh.stats();
+    await lsh.clear();
+  });
+
+  const scripts = seen.filter((s) => /^EVAL(SHA)?$/i.test(s.args[0]));
+  expect(scripts.length).toBe(5 + 1 + 2 + 1); // insert x6, query x2, remove x1
+  for (const call of seen) {
+    const keys = commandKeys(call.args);
+    // Every keyed command, whoever sent it (lshrs or a script), is on the owner and in the index's slot.
+    if (keys.length > 0) expect({ port: call.port, slots: [...new Set(keys.map((k) => calculateSlot(k)))] }).toEqual({ port: owner, slots: [slot] });
+  }
+  // The scripts' own commands show up as run from Lua, all on the owner: what the scripts touch, not only what they declare.
+  const fromLua = seen.filter((s) => s.source === 'lua');
+  expect(fromLua.length).toBeGreaterThan(200);
+  expect(new Set(fromLua.map((s) => s.port))).toEqual(new Set([owner]));
+  // stats and clear walk every master with SCAN, and touch keys only where the index lives.
+  expect(new Set(seen.filter((s) => s.args[0].toUpperCase() === 'SCAN').map((s) => s.port)).size).toBe(3);
+});
