@@ -7,7 +7,8 @@ export interface Series {
   label: string;
   /** lshrs series are drawn solid, peers dashed. */
   kind: 'lshrs' | 'peer';
-  points: { p95: number; recall: number; note: string }[];
+  /** `tag` is printed beside the point (a candidate budget, an ef); `note` goes in its tooltip. */
+  points: { p95: number; recall: number; note: string; tag?: string }[];
 }
 
 const COLOURS = ['#1f77b4', '#2ca02c', '#17becf', '#9467bd', '#d62728', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f'];
@@ -63,13 +64,17 @@ export function recallPlot(title: string, series: Series[]): string {
           ? `<rect x="${(x(p.p95) - 3.5).toFixed(1)}" y="${(y(p.recall) - 3.5).toFixed(1)}" width="7" height="7" fill="${colour}">`
           : `<circle cx="${x(p.p95).toFixed(1)}" cy="${y(p.recall).toFixed(1)}" r="4" fill="${colour}">`;
       out.push(`${mark}<title>${escape(`${s.label}, ${p.note}: recall@10 ${p.recall.toFixed(3)}, p95 ${p.p95.toFixed(2)} ms`)}</title>${s.kind === 'peer' ? '</rect>' : '</circle>'}`);
+      if (p.tag) {
+        out.push(`<text x="${(x(p.p95) + 6).toFixed(1)}" y="${(y(p.recall) + (s.kind === 'peer' ? 12 : -6)).toFixed(1)}" font-size="9" fill="${colour}">${escape(p.tag)}</text>`);
+      }
     }
     const ly = M.top + 8 + i * 20;
     const lx = M.left + plotW + 14;
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escape(s.label)}</text>`);
   });
-  out.push(`<text x="${M.left + plotW + 14}" y="${M.top + 8 + series.length * 20 + 10}" fill="#c55">red line: recall 0.9</text>`);
+  const notes = ['red line: recall 0.9', 'circles: lshrs, labelled with', 'maxCandidates; squares: peers,', 'labelled with ef'];
+  notes.forEach((line, j) => out.push(`<text x="${M.left + plotW + 14}" y="${M.top + 18 + (series.length + j) * 16}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
  * BENCHMARKS.md from one run's figures: nothing in it is typed in by hand. Tables per data set,
  * the peers as ratios to lshrs' defaults, and one recall@10-against-p95 SVG per data set.
  */
+import { settingLabel } from './lshrs-runner';
 import type { PeerResult } from './peers/types';
 import { recallPlot, type Series } from './plot';
 import type { BenchReport, DatasetResult } from './run';
@@ -223,11 +224,13 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
       series.push({
         label: `lshrs ${shape}`,
         kind: 'lshrs',
-        points: d.sweep.filter((s) => s.shape === shape).map((s) => ({ p95: s.latency.p95, recall: s.recall.at10, note: `maxCandidates ${s.setting.maxCandidates}` })),
+        points: d.sweep
+          .filter((s) => s.shape === shape)
+          .map((s) => ({ p95: s.latency.p95, recall: s.recall.at10, note: settingLabel(s.setting), tag: `${s.setting.maxCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}` })),
       });
     }
     for (const peer of d.peers.filter((p) => !p.skipped)) {
-      series.push({ label: peer.peer.replace(' (HNSW, in process)', ''), kind: 'peer', points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting })) });
+      series.push({ label: peer.peer.replace(' (HNSW, in process)', ''), kind: 'peer', points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting, tag: /\d+$/.exec(p.setting)?.[0] })) });
     }
     return { name: svgName(d), svg: recallPlot(`recall@10 against p95: ${d.data.label}`, series) };
   });
