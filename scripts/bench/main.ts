@@ -6,6 +6,7 @@
  * REDIS_URL / DATABASE_URL select servers; otherwise throwaway ones are started.
  */
 import { writeFileSync } from 'node:fs';
+import { readSections, section } from '../lib/report-sections';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { renderReport } from './report';
@@ -84,7 +85,9 @@ async function main(): Promise<void> {
   const out = resolve(o.out as string);
   const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
   for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
-  writeFileSync(out, markdown);
+  // Sections other commands own (npm run scale:memory) stay as they were.
+  const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
+  writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
   progress(`wrote ${out} and ${svgs.length} plot(s) in ${(report.seconds / 60).toFixed(1)} minutes`);
 }
 
