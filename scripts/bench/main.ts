@@ -5,12 +5,12 @@
  *   npm run bench -- --n 6400000     one synthetic set of that size (with the real set)
  * REDIS_URL / DATABASE_URL select servers; otherwise throwaway ones are started.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readSections, section } from '../lib/report-sections';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { renderReport } from './report';
-import { runBench, type BenchOptions } from './run';
+import { runBench, type BenchOptions, type BenchReport } from './run';
 import type { Shape } from './lshrs-runner';
 import { progress } from './timing';
 
@@ -55,11 +55,33 @@ const program = new Command()
   .option('--no-workers', 'hash on one thread only')
   .option('--seed <seed>', 'seed of the synthetic generator', '42')
   .option('--shared', 'say in the report that other work shared the machine')
-  .option('--out <file>', 'the report to write', 'BENCHMARKS.md');
+  .option('--out <file>', 'the report to write', 'BENCHMARKS.md')
+  .option('--render <figures.json>', "re-render the report from a run's saved figures (.bench-cache/<out>.json) without measuring");
+
+/** The run's raw figures, kept in the cache so a report can be re-rendered without re-measuring. */
+function figuresPath(out: string): string {
+  const dir = resolve(__dirname, '..', '..', '.bench-cache');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${basename(out).replace(/\.md$/i, '')}.json`);
+}
+
+function write(report: BenchReport, out: string): void {
+  const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
+  for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
+  // Sections other commands own (npm run scale:memory) stay as they were.
+  const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
+  writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
+  progress(`wrote ${out} and ${svgs.length} plot(s)`);
+}
 
 async function main(): Promise<void> {
   program.parse();
   const o = program.opts();
+  const out = resolve(o.out as string);
+  if (o.render) {
+    write(JSON.parse(readFileSync(o.render as string, 'utf8')) as BenchReport, out);
+    return;
+  }
   const sizes = o.n ? [o.n as number] : o.quick ? [100_000] : [100_000, 1_000_000];
   const options: BenchOptions = {
     real: o.real,
@@ -82,13 +104,9 @@ async function main(): Promise<void> {
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   };
   const report = await runBench(options);
-  const out = resolve(o.out as string);
-  const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
-  for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
-  // Sections other commands own (npm run scale:memory) stay as they were.
-  const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
-  writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
-  progress(`wrote ${out} and ${svgs.length} plot(s) in ${(report.seconds / 60).toFixed(1)} minutes`);
+  writeFileSync(figuresPath(out), JSON.stringify(report, null, 1));
+  write(report, out);
+  progress(`measured in ${(report.seconds / 60).toFixed(1)} minutes; figures kept in ${figuresPath(out)}`);
 }
 
 main().catch((err) => {

@@ -74,7 +74,8 @@ export function recallPlot(title: string, series: Series[]): string {
     out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escape(s.label)}</text>`);
   });
   const notes = ['red line: recall 0.9', 'circles: lshrs, labelled with', 'rerankCandidates; squares: peers,', 'labelled with ef'];
-  notes.forEach((line, j) => out.push(`<text x="${M.left + plotW + 14}" y="${M.top + 18 + (series.length + j) * 16}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`));
+  const notesTop = M.top + 8 + series.length * 20 + 8;
+  notes.forEach((line, j) => out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -238,7 +238,7 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
       });
     }
     for (const peer of d.peers.filter((p) => !p.skipped)) {
-      series.push({ label: peer.peer.replace(' (HNSW, in process)', ''), kind: 'peer', points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting, tag: /\d+$/.exec(p.setting)?.[0] })) });
+      series.push({ label: peer.peer.replace(' (HNSW, in process)', ''), kind: 'peer', points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting, tag: /^ef\S* (\d+)$/.exec(p.setting)?.[1] })) });
     }
     return { name: svgName(d), svg: recallPlot(`recall@10 against p95: ${d.data.label}`, series) };
   });

@@ -230,6 +230,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    // An idle client whose server goes away (the throwaway servers stop at the end) must not crash the run.
+    pool.on('error', (err) => progress(`idle PostgreSQL client: ${err.message}`));
     const servers: Servers = { redis, pool };
     try {
       const versions = {
@@ -270,8 +272,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         seconds: (performance.now() - started) / 1000,
       };
     } finally {
-      await redis.quit();
-      await pool.end();
+      // Both are closed even when one of them fails to, before the servers stop.
+      await Promise.allSettled([redis.quit(), pool.end()]);
     }
   } finally {
     await Promise.all(throwaway.map((s) => s.stop()));
