@@ -27,6 +27,24 @@ export async function dataNodes(client: RedisClient): Promise<Redis[]> {
   return client.nodes('master');
 }
 
+/** A node's `host:port`, as the client addresses it. */
+export function nodeName(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/**
+ * The connection that carries a key's commands: the one server, or the connection of a cluster
+ * client to the master serving the key's slot (in the client's current slot map). A command
+ * without keys, like `WAIT`, sent there goes where the slot's writes went.
+ */
+export function connectionForSlot(client: RedisClient, slot: number): Redis {
+  if (!isCluster(client)) return client;
+  const owner = client.slots[slot]?.[0];
+  const node = owner === undefined ? undefined : client.nodes('master').find((n) => nodeName(n) === owner);
+  if (!node) throw new Error(`the cluster client knows no master for slot ${slot}`);
+  return node;
+}
+
 /** Quits a connection lshrs opened; one that never came up is just torn down. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {

@@ -1,0 +1,165 @@
+/*
+ * The client side of a sharded index: splitting a batch by shard, running one script call per
+ * shard, merging the shards' candidate lists, and waiting for replicas. The scripts themselves
+ * know nothing of shards: each call works on one shard's keys, in one slot.
+ */
+import { LshrsError } from '../errors';
+import type { IdType } from '../ids';
+import { connectionForSlot, nodeName, type RedisClient } from './connection';
+import type { CandidateList } from './index-ops';
+
+/** Groups items by shard, keeping their order within each shard. */
+export function splitByShard<T>(items: readonly T[], shardOf: (item: T) => number): Map<number, T[]> {
+  const parts = new Map<number, T[]>();
+  for (const item of items) {
+    const k = shardOf(item);
+    const part = parts.get(k);
+    if (part) part.push(item);
+    else parts.set(k, [item]);
+  }
+  return parts;
+}
+
+/**
+ * Waits for every call, then throws the first failure: when a batch's calls fail, the caller hears
+ * of it only once none is still in flight, so what it records afterwards (a build's position) is
+ * settled.
+ */
+export async function settleAll<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/** UTF-16 code units compared as UTF-8 bytes would be: surrogates sort after U+E000..U+FFFF. */
+function utf8Order(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
+
+/** The order query.lua gives ids of equal collisions: integers by value, strings bytewise. */
+export function compareIds(a: string, b: string, idType: IdType): number {
+  if (idType === 'int') return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return utf8Order(x) - utf8Order(y);
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The shards' candidate lists as one, ranked as one script call over one index would rank them:
+ * most collisions first, ties by id, cut to `limit`. Exact: an id lives in one shard, and each
+ * shard returned its own best `limit`, so the best `limit` overall are among them. Like the script,
+ * it sorts only the collision groups that reach the limit.
+ */
+export function mergeCandidates(lists: readonly CandidateList[], limit: number): CandidateList {
+  const idType = lists.find((l) => l.idType !== undefined)?.idType;
+  const total = lists.reduce((sum, l) => sum + l.total, 0);
+  const groups = new Map<number, string[]>();
+  for (const list of lists) {
+    list.ids.forEach((id, i) => {
+      const c = list.collisions[i];
+      const group = groups.get(c);
+      if (group) group.push(id);
+      else groups.set(c, [id]);
+    });
+  }
+  const ids: string[] = [];
+  const collisions: number[] = [];
+  for (const c of [...groups.keys()].sort((a, b) => b - a)) {
+    if (ids.length >= limit) break;
+    const group = groups.get(c) as string[];
+    if (lists.length > 1) group.sort((a, b) => compareIds(a, b, idType ?? 'str'));
+    for (const id of group.slice(0, limit - ids.length)) {
+      ids.push(id);
+      collisions.push(c);
+    }
+  }
+  return { idType, total, ids, collisions };
+}
+
+/** What `waitForReplicas` asks for after every write batch. */
+export interface WaitForReplicas {
+  /** Replicas that must acknowledge each batch. */
+  replicas: number;
+  /** How long `WAIT` may block, in milliseconds (at least 1: `WAIT` with 0 never gives up). */
+  timeoutMs: number;
+  /** Called instead of throwing NOT_REPLICATED when fewer replicas acknowledged. */
+  onShortfall?: (shortfall: ReplicaShortfall) => void;
+}
+
+/** A batch that fewer replicas than asked acknowledged in time: it stands on the master, unconfirmed. */
+export interface ReplicaShortfall {
+  /** The master, `host:port`. */
+  node: string;
+  acknowledged: number;
+  wanted: number;
+  /** The shards whose writes of this batch that master holds. */
+  shards: number[];
+}
+
+export function checkWaitForReplicas(value: unknown): WaitForReplicas | undefined {
+  if (value === undefined) return undefined;
+  const w = value as Partial<WaitForReplicas> | null;
+  const ok =
+    typeof w === 'object' &&
+    w !== null &&
+    Number.isInteger(w.replicas) &&
+    (w.replicas as number) >= 1 &&
+    Number.isInteger(w.timeoutMs) &&
+    (w.timeoutMs as number) >= 1 &&
+    (w.onShortfall === undefined || typeof w.onShortfall === 'function');
+  if (!ok) {
+    throw new LshrsError(
+      'BAD_OPTION',
+      `waitForReplicas must be { replicas: integer >= 1, timeoutMs: integer >= 1, onShortfall?: function }, got ${JSON.stringify(value)}`,
+    );
+  }
+  return Object.freeze({ ...(w as WaitForReplicas) });
+}
+
+/**
+ * `WAIT replicas timeout` on the connection of each master that took a write of this batch (the
+ * masters serving the written shards' slots), in parallel: `WAIT` counts the replicas that have
+ * everything that connection wrote. A master that falls short is reported, or thrown as
+ * NOT_REPLICATED once every WAIT has answered.
+ */
+export async function confirmReplicas(
+  client: RedisClient,
+  slots: readonly number[],
+  shards: Iterable<number>,
+  wait: WaitForReplicas,
+): Promise<void> {
+  const byNode = new Map<string, { connection: ReturnType<typeof connectionForSlot>; shards: number[] }>();
+  for (const k of shards) {
+    const connection = connectionForSlot(client, slots[k]);
+    const name = nodeName(connection);
+    const entry = byNode.get(name) ?? { connection, shards: [] };
+    entry.shards.push(k);
+    byNode.set(name, entry);
+  }
+  const answers = await settleAll(
+    [...byNode].map(async ([node, { connection, shards: held }]) => {
+      const acknowledged = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
+      return { node, acknowledged, wanted: wait.replicas, shards: held.sort((a, b) => a - b) };
+    }),
+  );
+  const short = answers.filter((a) => a.acknowledged < a.wanted);
+  if (short.length === 0) return;
+  if (wait.onShortfall) {
+    for (const shortfall of short) wait.onShortfall(shortfall);
+    return;
+  }
+  const first = short[0];
+  throw new LshrsError(
+    'NOT_REPLICATED',
+    `${first.acknowledged} of ${first.wanted} replicas of ${first.node} acknowledged the batch within ${wait.timeoutMs} ms ` +
+      `(shards ${first.shards.join(', ')}${short.length > 1 ? `; ${short.length - 1} more masters fell short` : ''}): ` +
+      'the writes stand on the master, unconfirmed',
+  );
+}
