@@ -101,6 +101,8 @@ export interface ReplicaShortfall {
   wanted: number;
   /** The shards whose writes of this batch that master holds. */
   shards: number[];
+  /** Why WAIT gave no answer (the connection to the master failed, say): counted as 0 acknowledged. */
+  error?: string;
 }
 
 export function checkWaitForReplicas(value: unknown): WaitForReplicas | undefined {
@@ -127,7 +129,9 @@ export function checkWaitForReplicas(value: unknown): WaitForReplicas | undefine
  * `WAIT replicas timeout` on the connection of each master that took a write of this batch (the
  * masters serving the written shards' slots), in parallel: `WAIT` counts the replicas that have
  * everything that connection wrote. A master that falls short is reported, or thrown as
- * NOT_REPLICATED once every WAIT has answered.
+ * NOT_REPLICATED once every WAIT has answered. A WAIT that fails (its master died after the write,
+ * say: WAIT goes straight to the node, without the cluster client's retries, since a retry on
+ * another connection would count nothing) falls short with 0: the write is not confirmed.
  */
 export async function confirmReplicas(
   client: RedisClient,
@@ -143,10 +147,15 @@ export async function confirmReplicas(
     entry.shards.push(k);
     byNode.set(name, entry);
   }
-  const answers = await settleAll(
+  const answers: ReplicaShortfall[] = await Promise.all(
     [...byNode].map(async ([node, { connection, shards: held }]) => {
-      const acknowledged = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
-      return { node, acknowledged, wanted: wait.replicas, shards: held.sort((a, b) => a - b) };
+      const shortfall: ReplicaShortfall = { node, acknowledged: 0, wanted: wait.replicas, shards: held.sort((a, b) => a - b) };
+      try {
+        shortfall.acknowledged = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
+      } catch (err) {
+        shortfall.error = err instanceof Error ? err.message : String(err);
+      }
+      return shortfall;
     }),
   );
   const short = answers.filter((a) => a.acknowledged < a.wanted);
@@ -156,9 +165,10 @@ export async function confirmReplicas(
     return;
   }
   const first = short[0];
+  const why = first.error ? ` (WAIT failed: ${first.error})` : '';
   throw new LshrsError(
     'NOT_REPLICATED',
-    `${first.acknowledged} of ${first.wanted} replicas of ${first.node} acknowledged the batch within ${wait.timeoutMs} ms ` +
+    `${first.acknowledged} of ${first.wanted} replicas of ${first.node} acknowledged the batch within ${wait.timeoutMs} ms${why} ` +
       `(shards ${first.shards.join(', ')}${short.length > 1 ? `; ${short.length - 1} more masters fell short` : ''}): ` +
       'the writes stand on the master, unconfirmed',
   );
