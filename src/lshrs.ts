@@ -37,7 +37,7 @@ export interface LSHRSOptions extends ShapeOptions {
   store?: VectorStore;
   /** Any other database: a function from ids to their vectors (read-only). Instead of `store`. */
   fetchVectors?: FetchVectors;
-  /** Names the index: every key is `{prefix}:...`. @defaultValue "lshrs" */
+  /** Names the index: every key is `{prefix}:...` (with shards, shard k's are `{prefix#k.salt}:...`). @defaultValue "lshrs" */
   prefix?: string;
   /** Seed of the random hyperplanes. @defaultValue 42 */
   seed?: number | string;
