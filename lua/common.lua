@@ -32,3 +32,17 @@ local function params_error(stored, fingerprint)
   end
   return nil
 end
+
+-- The reverse page of an id, as the client computes it (src/ids.ts pageOf): integer ids by value
+-- (math.fmod is exact on doubles), string ids by FNV-1a over their bytes.
+local function page_of(id, id_type, pages)
+  if id_type == 'int' then return math.fmod(tonumber(id), pages) end
+  local h = 2166136261
+  for i = 1, #id do
+    h = bit.bxor(h, string.byte(id, i))
+    -- h * 16777619 mod 2^32 = (h << 24) + h * 403: both parts exact in a double, tobit wraps.
+    h = bit.tobit(bit.lshift(h, 24) + h * 403)
+  end
+  if h < 0 then h = h + 4294967296 end
+  return math.fmod(h, pages)
+end

@@ -1,17 +1,27 @@
 --[[
-query.lua: the candidates of one query, ranked by how many of its band buckets they share.
+query.lua: the candidates of one query. Every id that shares a band bucket with the query is
+counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
+between their whole signature (read from their reverse record) and the query's.
 KEYS[1]        the index's meta hash, <tag>:meta
 KEYS[2 .. b+1] the query's bucket in each band
 ARGV[1]        the caller's parameter fingerprint
-ARGV[2]        the most candidates to return
-Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1, id2, ...}:
-most collisions first; ties by id (integer ids by value, string ids bytewise).
+ARGV[2]        stage 1: how many candidates, best by collisions, go on
+ARGV[3]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
+               stage and return stage 1 as it is)
+ARGV[4]        the query's packed signature (as in a reverse record)
+ARGV[5]        the tag, e.g. "{lshrs}"
+ARGV[6]        reverse pages
+Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
+hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
+string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
+collisions, then id).
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
 local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
 local refused = params_error(stored[1], ARGV[1])
 if refused then return refused end
 local limit = tonumber(ARGV[2])
+local closest = tonumber(ARGV[3])
 
 local counts, distinct = {}, {}
 for k = 2, #KEYS do
@@ -28,7 +38,7 @@ for k = 2, #KEYS do
   end
 end
 
--- Counting sort by collisions: only the groups that reach the limit are ordered.
+-- Stage 1, a counting sort by collisions: only the groups that reach the limit are ordered.
 local groups = {}
 for j = 1, #distinct do
   local id = distinct[j]
@@ -44,21 +54,64 @@ if id_type == 'int' then
     if #a ~= #b then return #a < #b end
     return a < b
   end
+else
+  before = function(a, b) return a < b end
 end
 
-local out = { id_type, #distinct }
-local left = limit
+local picked = {}
 for c = #KEYS - 1, 1, -1 do
-  if left <= 0 then break end
+  if #picked >= limit then break end
   local group = groups[c]
   if group then
     table.sort(group, before)
-    local take = math.min(#group, left)
-    for j = 1, take do
-      out[#out + 1] = group[j]
-      out[#out + 1] = c
-    end
-    left = left - take
+    for j = 1, math.min(#group, limit - #picked) do picked[#picked + 1] = group[j] end
   end
+end
+
+local out = { id_type, #distinct }
+if closest <= 0 or #picked == 0 then
+  for j = 1, #picked do
+    out[#out + 1] = picked[j]
+    out[#out + 1] = counts[picked[j]]
+    out[#out + 1] = -1
+  end
+  return out
+end
+
+-- Stage 2: Hamming distance of whole signatures, a byte at a time through a popcount table.
+local popcount = {}
+for v = 0, 255 do
+  local n, x = 0, v
+  while x > 0 do
+    n = n + (x % 2)
+    x = math.floor(x / 2)
+  end
+  popcount[v] = n
+end
+local query = { string.byte(ARGV[4], 1, -1) }
+local tag, pages = ARGV[5], tonumber(ARGV[6])
+local distance = {}
+local ranked = {}
+for j = 1, #picked do
+  local id = picked[j]
+  local sig = redis.call('HGET', tag .. ':r:' .. page_of(id, id_type, pages), id)
+  if sig then
+    local bytes = { string.byte(sig, 1, -1) }
+    local d = 0
+    for i = 1, #query do d = d + popcount[bit.bxor(query[i], bytes[i])] end
+    distance[id] = d
+    ranked[#ranked + 1] = id
+  end
+end
+table.sort(ranked, function(a, b)
+  if distance[a] ~= distance[b] then return distance[a] < distance[b] end
+  if counts[a] ~= counts[b] then return counts[a] > counts[b] end
+  return before(a, b)
+end)
+for j = 1, math.min(#ranked, closest) do
+  local id = ranked[j]
+  out[#out + 1] = id
+  out[#out + 1] = counts[id]
+  out[#out + 1] = distance[id]
 end
 return out

@@ -20,7 +20,7 @@ import {
 import { verifyIndex, type VerifyReport } from './redis/verify';
 import { countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
 import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './redis/keys';
-import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, splitByShard, type WaitForReplicas } from './redis/fanout';
+import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './redis/fanout';
 import { rerankByCosine, type Hit } from './rerank';
 import { runPipeline, type BuildProgress } from './build/pipeline';
 import { storePages, type StorePage } from './build/store-pages';
@@ -67,8 +67,10 @@ export interface LSHRSOptions extends ShapeOptions {
   waitForReplicas?: WaitForReplicas;
   /** Ids per script call when indexing or deleting. @defaultValue 500 */
   batchSize?: number;
-  /** Most candidates a query takes from Redis. @defaultValue 1000 */
+  /** Stage 1 of a query: candidates kept, best by collisions. @defaultValue 4000 */
   maxCandidates?: number;
+  /** Stage 2: of those, how many are fetched and reranked, closest by Hamming distance (0: skip). @defaultValue 500 */
+  rerankCandidates?: number;
 }
 
 /** One item to index. */
@@ -96,8 +98,13 @@ export interface QueryOptions {
   topP?: number;
   /** `false` returns the collision ranking without touching the store. @defaultValue true */
   rerank?: boolean;
-  /** Most candidates taken from Redis for this query. @defaultValue the index's maxCandidates */
+  /** Stage 1: candidates kept, best by collisions, for this query. @defaultValue the index's maxCandidates */
   maxCandidates?: number;
+  /**
+   * Stage 2: of those, how many go to the rerank, closest by Hamming distance of the whole
+   * signature (computed in the same script call); 0 skips stage 2. @defaultValue the index's rerankCandidates
+   */
+  rerankCandidates?: number;
 }
 
 export interface IndexResult {
@@ -164,7 +171,7 @@ export interface SavedState {
   shards: number;
 }
 
-export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'waitForReplicas'>;
+export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'waitForReplicas'>;
 
 interface PreparedBatch {
   idType: IdType;
@@ -182,7 +189,7 @@ interface HashedBatch {
   entries: InsertEntry[];
 }
 
-const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 1000, topK: 10, topP: 1 } as const;
+const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 4000, rerankCandidates: 500, topK: 10, topP: 1 } as const;
 
 function intOption(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -200,6 +207,7 @@ export class LSHRS {
   readonly shape: IndexShape;
   readonly batchSize: number;
   readonly maxCandidates: number;
+  readonly rerankCandidates: number;
   private readonly redis: RedisClient;
   private ownsRedis: boolean;
   private readonly store?: VectorStore;
@@ -230,6 +238,7 @@ export class LSHRS {
     this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas);
     this.batchSize = intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000);
     this.maxCandidates = intOption('maxCandidates', options.maxCandidates ?? DEFAULTS.maxCandidates, 1, 1_000_000);
+    this.rerankCandidates = intOption('rerankCandidates', options.rerankCandidates ?? DEFAULTS.rerankCandidates, 0, 1_000_000);
     this.store = options.store ?? (options.fetchVectors ? callbackStore(options.fetchVectors) : undefined);
     this.planes = hyperplanes(this.shape.dim, this.shape.bands * this.shape.rows, this.shape.seed);
     this.metaFields = shapeFields(this.shape, planesFingerprint(this.planes));
@@ -400,7 +409,8 @@ export class LSHRS {
   async query(vector: VectorLike, options: QueryOptions = {}): Promise<Hit[]> {
     const plan = this.queryPlan(options);
     const q = toFloat32(vector, this.shape.dim, 'query');
-    return this.search(bandValues(q, 1, this.planes, this.shape), q, plan);
+    const values = bandValues(q, 1, this.planes, this.shape);
+    return this.search(values, packSignature(values, 0, this.shape.bands, this.shape.rows), q, plan);
   }
 
   /**
@@ -416,12 +426,13 @@ export class LSHRS {
       const row = [...(await (this.store as VectorStore).fetch([id]))].find((r) => String(r.id) === String(id));
       if (!row) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} has no row in the store`);
       const q = toFloat32(row.vector, this.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
-      hits = await this.search(bandValues(q, 1, this.planes, this.shape), q, wider);
+      const values = bandValues(q, 1, this.planes, this.shape);
+      hits = await this.search(values, packSignature(values, 0, this.shape.bands, this.shape.rows), q, wider);
     } else {
       const reverseKey = this.layout.shards[this.layout.shardOf(id)].reverse(pageOf(id, this.shape.reversePages));
       const signature = await this.redis.hgetBuffer(reverseKey, String(id));
       if (!signature) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
-      hits = await this.search(unpackSignature(signature, this.shape.bands, this.shape.rows), null, wider);
+      hits = await this.search(unpackSignature(signature, this.shape.bands, this.shape.rows), signature, null, wider);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -433,21 +444,31 @@ export class LSHRS {
       throw new LshrsError('BAD_OPTION', `topP must lie in (0, 1], got ${String(topP)}`);
     }
     const limit = intOption('maxCandidates', options.maxCandidates ?? this.maxCandidates, 1, 1_000_000);
+    const closest = intOption('rerankCandidates', options.rerankCandidates ?? this.rerankCandidates, 0, 1_000_000);
     const rerank = options.rerank ?? true;
     if (rerank && !this.store) {
       throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the collision ranking only');
     }
-    return { topK, topP, limit, rerank };
+    return { topK, topP, limit, closest, rerank };
   }
 
   /** One script call for the candidates, then (reranked) one store fetch and exact cosines. */
-  private async search(values: ArrayLike<number>, q: Float32Array | null, plan: ReturnType<LSHRS['queryPlan']>): Promise<Hit[]> {
-    const found = await this.candidates(values, plan.limit);
+  private async search(
+    values: ArrayLike<number>,
+    signature: Buffer,
+    q: Float32Array | null,
+    plan: ReturnType<LSHRS['queryPlan']>,
+  ): Promise<Hit[]> {
+    const found = await this.candidates(values, signature, plan);
     if (!found.idType || found.ids.length === 0) return [];
     this.idType = found.idType;
     const ids = found.ids.map((raw) => decodeId(raw, found.idType as IdType));
     if (!plan.rerank || !q) {
-      return ids.slice(0, plan.topK).map((id, i) => ({ id, score: found.collisions[i] / this.shape.bands, collisions: found.collisions[i] }));
+      const bits = this.shape.bands * this.shape.rows;
+      // Without vectors: the cosine a Hamming distance implies (SimHash), or the share of bands.
+      const estimate = (i: number) =>
+        found.hamming[i] >= 0 ? Math.cos((Math.PI * found.hamming[i]) / bits) : found.collisions[i] / this.shape.bands;
+      return ids.slice(0, plan.topK).map((id, i) => ({ id, score: estimate(i), collisions: found.collisions[i] }));
     }
     const take = Math.ceil(plan.topP * ids.length);
     const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
@@ -456,17 +477,24 @@ export class LSHRS {
   }
 
   /**
-   * The query's candidates: one script call per shard, sent together, their lists merged by
-   * collisions (ties by id) as one call over one index would rank them.
+   * The query's candidates: one script call, or with shards one per shard, sent together, and
+   * their lists merged (see shardBudget and mergeCandidates in redis/fanout.ts).
    */
-  private async candidates(values: ArrayLike<number>, limit: number): Promise<CandidateList> {
-    const bucketsOf = (keys: IndexKeys) => Array.from(values, (value, band) => keys.bucket(band, value));
-    if (this.shardCtx.length === 1) return queryBuckets(this.ctx, bucketsOf(this.keys), limit);
+  private async candidates(values: ArrayLike<number>, signature: Buffer, plan: { limit: number; closest: number }): Promise<CandidateList> {
+    const request = (keys: IndexKeys, limit: number, closest: number) => ({
+      bucketKeys: Array.from(values, (value, band) => keys.bucket(band, value)),
+      signature,
+      limit,
+      closest,
+      reversePages: this.shape.reversePages,
+    });
+    if (this.shardCtx.length === 1) return queryBuckets(this.ctx, request(this.keys, plan.limit, plan.closest));
     // The shards' scripts see only their own meta, not the root's: a handle of another shard
     // count (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
     if (!this.metaChecked) await this.checkedMeta();
-    const lists = await settleAll(this.shardCtx.map((ctx) => queryBuckets(ctx, bucketsOf(ctx.keys), limit)));
-    return mergeCandidates(lists, limit);
+    const budget = shardBudget(plan.limit, plan.closest, this.shardCtx.length);
+    const lists = await settleAll(this.shardCtx.map((ctx) => queryBuckets(ctx, request(ctx.keys, budget.limit, budget.closest))));
+    return mergeCandidates(lists, plan.limit, plan.closest);
   }
 
   /** The index's parameters, id type, id count and build state, from its meta hashes alone (cheap). */

@@ -16,6 +16,17 @@ export function writeVector(vector: unknown, dim: number, out: Float32Array, off
     throw new LshrsError('DIMENSION', `${label}: vector has ${v.length} dimensions, the index has ${dim}`);
   }
   let nonZero = false;
+  if (vector instanceof Float32Array) {
+    // Already float32 (rows from a store, parquet bytes): check, then copy in one block.
+    for (let i = 0; i < dim; i++) {
+      const x = vector[i];
+      if (x - x !== 0) throw new LshrsError('NOT_FINITE', `${label}: vector[${i}] is ${x}, not a finite number`);
+      if (x !== 0) nonZero = true;
+    }
+    if (!nonZero) throw new LshrsError('ZERO_VECTOR', `${label}: vector is all zeros and has no direction`);
+    out.set(vector, offset);
+    return;
+  }
   for (let i = 0; i < dim; i++) {
     const x = v[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) {

@@ -13,6 +13,18 @@ import { PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { float32ToLE } from '../../src/stores/float32';
 import { startPostgres, startRedis, type Throwaway } from '../lib/servers';
+import { withSection } from '../lib/report-sections';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const REPORT = resolve(__dirname, '..', '..', 'BENCHMARKS.md');
+const parts: string[] = [];
+/** Each part goes to stdout and, whole, into BENCHMARKS.md's scale-memory section. */
+function emit(text: string): void {
+  process.stdout.write(text);
+  parts.push(text);
+  writeFileSync(REPORT, withSection(REPORT, 'scale-memory', parts.join('')));
+}
 
 const ROWS = Number(process.env.SCALE_ROWS ?? 1_000_000);
 const DIM = 384;
@@ -119,22 +131,23 @@ async function main(): Promise<void> {
     const table = `scale_${process.pid}`;
     log(`filling ${table} with ${ROWS} rows`);
     await fillTable(pool, table);
-    process.stdout.write(
+    emit(
       [
         '## Memory of large builds',
         '',
         'Measured by `npm run scale:memory` (scripts/scale/): each build runs in its own Node process',
         'that samples `process.memoryUsage()` after every batch that lands; the tables show heap and RSS as the rows go by.',
         '',
+        '',
       ].join('\n'),
     );
     const fromTable = await runChild({ ...env, JOB: 'table', TABLE: table, PREFIX: `scale-table-${process.pid}` });
-    process.stdout.write(`${section('Build from PostgreSQL (`lsh.index()`)', 'keyset pages of 500 rows', fromTable)}\n`);
+    emit(`${section('Build from PostgreSQL (`lsh.index()`)', 'keyset pages of 500 rows', fromTable)}\n`);
     await pool.query(`DROP TABLE IF EXISTS "${table}"`);
     const file = join(dir, 'one-row-group.parquet');
     await writeOneRowGroupParquet(file);
     const fromParquet = await runChild({ ...env, JOB: 'parquet', FILE: file, TABLE: `${table}_parquet`, PREFIX: `scale-parquet-${process.pid}` });
-    process.stdout.write(
+    emit(
       `${section(`Parquet with one ${ROWS.toLocaleString('en-US')}-row row group (\`lsh.ingestParquet(file)\`, the path of \`lshrs load\`)`, 'rows written to PostgreSQL and Redis', fromParquet)}\n`,
     );
     await pool.query(`DROP TABLE IF EXISTS "${table}_parquet"`);

@@ -118,6 +118,7 @@ interface QueryFlags {
   topK: string;
   topP?: string;
   maxCandidates?: string;
+  rerankCandidates?: string;
   rerank: boolean;
 }
 
@@ -125,7 +126,8 @@ const queryOptions = (command: Command) =>
   command
     .option('--top-k <n>', 'results', '10')
     .option('--top-p <p>', 'fraction of the collision-ranked candidates to rerank, in (0, 1]')
-    .option('--max-candidates <n>', 'most candidates taken from Redis')
+    .option('--max-candidates <n>', 'stage 1: candidates kept, best by collisions')
+    .option('--rerank-candidates <n>', 'stage 2: of those, how many are reranked, closest by Hamming distance (0: skip)')
     .option('--no-rerank', 'the collision ranking only, without the vector table');
 
 function queryOptionsFrom(flags: QueryFlags) {
@@ -133,6 +135,7 @@ function queryOptionsFrom(flags: QueryFlags) {
     topK: optionalInt(flags.topK, '--top-k'),
     topP: optionalNumber(flags.topP, '--top-p'),
     maxCandidates: optionalInt(flags.maxCandidates, '--max-candidates'),
+    rerankCandidates: optionalInt(flags.rerankCandidates, '--rerank-candidates'),
     rerank: flags.rerank,
   };
 }

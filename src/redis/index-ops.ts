@@ -48,6 +48,20 @@ export interface CandidateList {
   total: number;
   ids: string[];
   collisions: number[];
+  /** Hamming distance of each id's whole signature to the query's; -1 when stage 2 was skipped. */
+  hamming: number[];
+}
+
+export interface CandidateQuery {
+  /** The query's bucket in each band. */
+  bucketKeys: readonly string[];
+  /** The query's packed signature. */
+  signature: Buffer;
+  /** Stage 1: candidates kept, best by collisions. */
+  limit: number;
+  /** Stage 2: of those, how many to return, closest by Hamming distance (0: skip stage 2). */
+  closest: number;
+  reversePages: number;
 }
 
 export async function readMeta(ctx: Pick<ScriptContext, 'client' | 'keys'>): Promise<Record<string, string>> {
@@ -101,17 +115,29 @@ export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: r
   return { removed, unknown };
 }
 
-/** One script call: the query's buckets' union, ranked by collisions, at most `limit` long. */
-export async function queryBuckets(ctx: ScriptContext, bucketKeys: readonly string[], limit: number): Promise<CandidateList> {
-  const reply = (await call(ctx, 'query', [ctx.keys.meta, ...bucketKeys], [ctx.fingerprint, limit])) as (string | number)[];
+/**
+ * One script call: the union of the query's buckets, the best `limit` by collisions, then (unless
+ * `closest` is 0) the `closest` of those by Hamming distance of the whole signature.
+ */
+export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promise<CandidateList> {
+  const reply = (await call(ctx, 'query', [ctx.keys.meta, ...q.bucketKeys], [
+    ctx.fingerprint,
+    q.limit,
+    q.closest,
+    q.signature,
+    ctx.keys.tag,
+    q.reversePages,
+  ])) as (string | number)[];
   const ids: string[] = [];
   const collisions: number[] = [];
-  for (let i = 2; i < reply.length; i += 2) {
+  const hamming: number[] = [];
+  for (let i = 2; i < reply.length; i += 3) {
     ids.push(String(reply[i]));
     collisions.push(Number(reply[i + 1]));
+    hamming.push(Number(reply[i + 2]));
   }
   const type = reply[0] === 'int' || reply[0] === 'str' ? reply[0] : undefined;
-  return { idType: type, total: Number(reply[1]), ids, collisions };
+  return { idType: type, total: Number(reply[1]), ids, collisions, hamming };
 }
 
 /** Keys matching the patterns on every data node, found with SCAN (never on the write or read path). */

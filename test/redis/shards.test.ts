@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { compareIds, mergeCandidates } from '../../src/redis/fanout';
+import { compareIds, mergeCandidates, shardBudget } from '../../src/redis/fanout';
 import type { CandidateList } from '../../src/redis/index-ops';
 import { indexLayout } from '../../src/redis/keys';
 import { CLUSTER_SLOTS, shardOf, shardTagContents, tagSlot } from '../../src/redis/shards';
@@ -54,21 +54,45 @@ describe('shard tags', () => {
 });
 
 describe("merging the shards' candidate lists", () => {
-  /** One list ranked as query.lua ranks it: collisions down, ties by id. */
-  const ranked = (entries: [string, number][], idType: 'int' | 'str', limit: number): CandidateList => {
-    const sorted = [...entries].sort((a, b) => b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, limit);
-    return { idType, total: entries.length, ids: sorted.map((e) => e[0]), collisions: sorted.map((e) => e[1]) };
+  /** A shard's list as query.lua ranks it: stage 1 collisions down, ties by id; stage 2 by distance. */
+  const ranked = (entries: [string, number, number][], idType: 'int' | 'str', limit: number, closest: number): CandidateList => {
+    let kept = [...entries].sort((a, b) => b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, limit);
+    if (closest > 0) kept = kept.sort((a, b) => a[2] - b[2] || b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, closest);
+    return { idType, total: entries.length, ids: kept.map((e) => e[0]), collisions: kept.map((e) => e[1]), hamming: kept.map((e) => (closest > 0 ? e[2] : -1)) };
   };
+  const next = gaussianStream('merge');
+  const candidates = (idType: 'int' | 'str'): [string, number, number][] =>
+    Array.from({ length: 2000 }, (_, i) => [
+      idType === 'int' ? String(i * 37) : `d${Math.floor(Math.abs(next()) * 1e6)}-${i}`,
+      1 + Math.floor(Math.abs(next()) * 4),
+      Math.floor(Math.abs(next()) * 40),
+    ]);
 
-  test('ranks as one list over all ids would, for any limit', () => {
-    const next = gaussianStream('merge');
+  test('stage 1 alone: ranked exactly as one list over all ids, for any limit', () => {
     for (const idType of ['int', 'str'] as const) {
-      const all: [string, number][] = Array.from({ length: 500 }, (_, i) => [idType === 'int' ? String(i * 37) : `d${Math.floor(Math.abs(next()) * 1e6)}-${i}`, 1 + Math.floor(Math.abs(next()) * 4)]);
-      for (const limit of [1, 7, 100, 1000]) {
-        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, limit));
-        const merged = mergeCandidates(shards, limit);
-        const whole = ranked(all, idType, limit);
-        expect(merged).toEqual({ ...whole, total: 500 });
+      const all = candidates(idType);
+      for (const limit of [1, 7, 100, 5000]) {
+        const budget = shardBudget(limit, 0, 16);
+        expect(budget).toEqual({ limit, closest: 0 });
+        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.limit, 0));
+        expect(mergeCandidates(shards, limit, 0)).toEqual({ ...ranked(all, idType, limit, 0), total: all.length });
+      }
+    }
+  });
+
+  test('stage 2: the shards rank a superset of the one-index pool, so the merged candidates are at least as close', () => {
+    for (const idType of ['int', 'str'] as const) {
+      const all = candidates(idType);
+      for (const [limit, closest] of [[4000, 500], [400, 50], [40, 5], [10, 10]]) {
+        const budget = shardBudget(limit, closest, 16);
+        expect(budget.limit).toBeLessThanOrEqual(Math.ceil((2 * limit) / 16) + 32);
+        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.limit, budget.closest));
+        const merged = mergeCandidates(shards, limit, closest);
+        const single = ranked(all, idType, limit, closest);
+        expect(merged.ids).toHaveLength(single.ids.length);
+        merged.hamming.forEach((h, i) => expect(h).toBeLessThanOrEqual(single.hamming[i]));
+        // With every candidate within the shards' budgets, it is the one-index ranking itself.
+        if (budget.limit >= all.length / 16 + 100) expect(merged).toEqual({ ...single, total: all.length });
       }
     }
   });

@@ -1,0 +1,97 @@
+/*
+ * npm run bench [-- options]: runs the benchmark and writes BENCHMARKS.md (and its plots beside it).
+ *   npm run bench -- --quick         the real set and 100k synthetic vectors
+ *   npm run bench                    adds 1M synthetic vectors
+ *   npm run bench -- --n 6400000     one synthetic set of that size (with the real set)
+ * REDIS_URL / DATABASE_URL select servers; otherwise throwaway ones are started.
+ */
+import { writeFileSync } from 'node:fs';
+import { readSections, section } from '../lib/report-sections';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { renderReport } from './report';
+import { runBench, type BenchOptions } from './run';
+import type { Shape } from './lshrs-runner';
+import { progress } from './timing';
+
+const positiveInt = (value: string) => {
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${value}`);
+  return n;
+};
+const intList = (value: string) => value.split(',').map((v) => positiveInt(v.trim()));
+const fractionList = (value: string) =>
+  value.split(',').map((v) => {
+    const x = Number(v);
+    if (!(x > 0 && x <= 1)) throw new InvalidArgumentError(`expected fractions in (0, 1], got ${v}`);
+    return x;
+  });
+const shapeList = (value: string): Shape[] =>
+  value.split(',').map((v) => {
+    if (v.trim() === 'defaults') return {};
+    const match = /^(\d+)x(\d+)$/.exec(v.trim());
+    if (!match) throw new InvalidArgumentError(`expected shapes like defaults,32x8,64x8, got ${v}`);
+    return { bands: Number(match[1]), rows: Number(match[2]) };
+  });
+
+const program = new Command()
+  .name('npm run bench --')
+  .description('lshrs against an exact scan, hnswlib-node and pgvector (PGlite), on the real set and synthetic sets; writes BENCHMARKS.md')
+  .option('--quick', 'the real set and 100,000 synthetic vectors (instead of 100,000 and 1,000,000)')
+  .option('--n <n>', 'one synthetic set of n vectors (instead of the default sizes)', positiveInt)
+  .option('--dim <dim>', 'dimension of the synthetic sets', positiveInt, 384)
+  .option('--queries <count>', 'held-out queries per set (the real set has 1,000)', positiveInt, 1000)
+  .option('--repeats <count>', 'repeats of each timed figure (the median is reported)', positiveInt, 3)
+  .option('--sweep-repeats <count>', 'repeats of each point of the configuration sweep', positiveInt, 1)
+  .option('--shapes <list>', 'index shapes to sweep, first one the headline', shapeList)
+  .option('--candidates <list>', 'rerankCandidates values to sweep (candidates fetched and reranked)', intList)
+  .option('--top-p <list>', 'topP values to sweep with each rerankCandidates', fractionList)
+  .option('--no-real', 'leave out the shared real set')
+  .option('--no-exact', 'leave out the exact-scan peer')
+  .option('--no-hnsw', 'leave out hnswlib-node')
+  .option('--no-pgvector', 'leave out pgvector in PGlite')
+  .option('--pgvector-max <n>', 'largest set pgvector in PGlite runs on', positiveInt, 20000)
+  .option('--no-placement', 'leave out the store-placement comparison')
+  .option('--no-workers', 'hash on one thread only')
+  .option('--seed <seed>', 'seed of the synthetic generator', '42')
+  .option('--shared', 'say in the report that other work shared the machine')
+  .option('--out <file>', 'the report to write', 'BENCHMARKS.md');
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts();
+  const sizes = o.n ? [o.n as number] : o.quick ? [100_000] : [100_000, 1_000_000];
+  const options: BenchOptions = {
+    real: o.real,
+    sizes,
+    dim: o.dim,
+    queries: o.queries,
+    repeats: o.repeats,
+    sweepRepeats: o.sweepRepeats,
+    seed: o.seed,
+    shapes: o.shapes,
+    candidates: o.candidates,
+    topPs: o.topP,
+    peers: { exact: o.exact, hnsw: o.hnsw, pgvector: o.pgvector },
+    pgvectorMax: o.pgvectorMax,
+    placement: o.placement,
+    workers: o.workers,
+    redisUrl: process.env.REDIS_URL,
+    databaseUrl: process.env.DATABASE_URL,
+    shared: o.shared,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  };
+  const report = await runBench(options);
+  const out = resolve(o.out as string);
+  const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
+  for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
+  // Sections other commands own (npm run scale:memory) stay as they were.
+  const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
+  writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
+  progress(`wrote ${out} and ${svgs.length} plot(s) in ${(report.seconds / 60).toFixed(1)} minutes`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,76 @@
+/*
+ * hnswlib-node: in-process HNSW (C++), built from the vectors in memory, then an ef sweep over the
+ * same held-out queries. Its calls take plain arrays, so each vector is converted on the way in;
+ * that conversion is part of what a Node user pays and stays inside the timings.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HierarchicalNSW } from 'hnswlib-node';
+import type { Dataset, Neighbours } from '../dataset';
+import { recallAt } from '../ground-truth';
+import { medianPercentiles, now, percentiles, progress, type Percentiles } from '../timing';
+import type { PeerResult } from './types';
+
+export interface HnswOptions {
+  m: number;
+  efConstruction: number;
+  efs: number[];
+  repeats: number;
+}
+
+export const HNSW_DEFAULTS = { m: 16, efConstruction: 200, efs: [10, 20, 40, 80, 160, 320] };
+
+export async function hnswPeer(data: Dataset, truth: Neighbours, options: HnswOptions): Promise<PeerResult> {
+  const index = new HierarchicalNSW('cosine', data.dim);
+  index.initIndex({ maxElements: data.n, m: options.m, efConstruction: options.efConstruction, randomSeed: 100 });
+  const started = now();
+  for (const chunk of data.chunks()) {
+    for (let r = 0; r < chunk.count; r++) index.addPoint(Array.from(chunk.data.subarray(r * data.dim, (r + 1) * data.dim)), chunk.start + r);
+  }
+  const buildSeconds = (now() - started) / 1000;
+  progress(`  hnswlib-node built at ${(data.n / buildSeconds).toFixed(0)} vectors/s`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'lshrs-bench-hnsw-'));
+  let bytes: number;
+  try {
+    index.writeIndexSync(join(dir, 'index.bin'));
+    bytes = statSync(join(dir, 'index.bin')).size;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const points = [];
+  const queries = Array.from({ length: data.queryCount }, (_, q) => data.queries.subarray(q * data.dim, (q + 1) * data.dim));
+  for (const ef of options.efs) {
+    index.setEf(ef);
+    const repeats: Percentiles[] = [];
+    const recall = { at1: 0, at10: 0 };
+    for (let r = 0; r < options.repeats; r++) {
+      const latencies = new Float64Array(queries.length);
+      queries.forEach((vector, q) => {
+        const t = now();
+        const found = index.searchKnn(Array.from(vector), 10);
+        latencies[q] = now() - t;
+        if (r === 0) {
+          recall.at1 += recallAt(truth, q, found.neighbors, 1);
+          recall.at10 += recallAt(truth, q, found.neighbors, 10);
+        }
+      });
+      repeats.push(percentiles(latencies));
+    }
+    points.push({
+      setting: `ef ${ef}`,
+      queries: queries.length,
+      latency: medianPercentiles(repeats),
+      recall: { at1: recall.at1 / queries.length, at10: recall.at10 / queries.length },
+    });
+  }
+  return {
+    peer: 'hnswlib-node (HNSW, in process)',
+    build: { seconds: buildSeconds, vectorsPerSecond: data.n / buildSeconds, what: `addPoint from memory, M ${options.m}, efConstruction ${options.efConstruction}, one thread` },
+    bytesPerVector: bytes / data.n,
+    bytesWhat: 'its saved index file (graph and vectors)',
+    points,
+  };
+}
