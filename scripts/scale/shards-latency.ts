@@ -2,7 +2,8 @@
  * What the fan-out of a sharded index costs a query (npm run scale:shards): the same ids indexed
  * with 1 and with 16 shards, on one Redis and on a local 3-master, 3-replica cluster (loopback,
  * the test bed of test/cluster), queried for their candidates only (`rerank: false`, so only Redis
- * is measured: 1 script call per query, or 16 sent together and merged). Latency of queries one
+ * is measured: 1 script call per query, or 16 sent together and merged), at the default stage-1
+ * and stage-2 budgets (maxCandidates, rerankCandidates). Latency of queries one
  * after another, and throughput with 8 in flight. Measured, not asserted; prints a markdown table.
  * Everything runs on this machine, servers and client sharing its cores.
  */
@@ -18,6 +19,8 @@ const DIM = 64;
 const QUERIES = 500;
 const CONCURRENT = 8;
 const log = (line: string) => process.stderr.write(`[shards] ${line}\n`);
+/** The budgets the measured handles had (the defaults), for the table's title. */
+const DEFAULT_BUDGETS = { maxCandidates: 0, rerankCandidates: 0 };
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -45,6 +48,7 @@ interface Row {
 
 async function measure(redis: RedisClient, target: string, vectors: Float32Array, ids: number, shards: number): Promise<Row> {
   const lsh = new LSHRS({ redis, dim: DIM, prefix: `lat_${ids}_${shards}`, shards, batchSize: 1000 });
+  Object.assign(DEFAULT_BUDGETS, { maxCandidates: lsh.maxCandidates, rerankCandidates: lsh.rerankCandidates });
   await lsh.clear();
   await lsh.index(
     (function* items() {
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
   const f = (n: number) => n.toFixed(2);
   process.stdout.write(
     [
-      `### Query latency, 1 vs 16 shards (random ${DIM}-d vectors, 16 bands x 8 rows, \`rerank: false\`, up to 1,000 candidates; Redis ${version}, ${QUERIES} queries)`,
+      `### Query latency, 1 vs 16 shards (random ${DIM}-d vectors, 16 bands x 8 rows, \`rerank: false\`, the default budgets: stage 1 keeps ${DEFAULT_BUDGETS.maxCandidates.toLocaleString('en-US')} by collisions, stage 2 returns the closest ${DEFAULT_BUDGETS.rerankCandidates} by Hamming distance; Redis ${version}, ${QUERIES} queries)`,
       '',
       '`npm run scale:shards`. One query after another for the latency; 8 in flight for the throughput. Client and servers share the machine\'s 2 cores, and the cluster\'s 3 masters and 3 replicas run on them too.',
       '',
