@@ -1,7 +1,8 @@
 --[[
 common.lua: prepended to every lshrs script when it is registered.
 
-Key schema (every key of one index shares the hash tag, so a script call touches one slot):
+Key schema (every key a script call touches shares one hash tag, so it touches one slot). The tag
+is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a sharded one:
   <tag>:meta              hash: the index's parameters, its id type and id count
   <tag>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
   <tag>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)

@@ -12,7 +12,7 @@ ARGV[7+2n]  m, the number of meta field/value pairs that follow (written with th
             build's position, so the position moves exactly when the batch lands)
 then those pairs, then one triple per id: id, reverse page, packed signature
 An id already indexed leaves only the buckets its new signature no longer names.
-Returns {added, moved, unchanged}.
+Returns {added, moved, unchanged, created}: created is 1 when this call created the meta hash.
 Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
 ]]
 local meta = KEYS[1]
@@ -29,7 +29,9 @@ if refused then return refused end
 if stored[2] and stored[2] ~= id_type then
   return redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
 end
+local created = 0
 if not stored[1] then
+  created = 1
   local fields = {}
   for i = 7, 6 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, unpack(fields))
@@ -70,4 +72,4 @@ for i = first_item, #ARGV, 3 do
   end
 end
 if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
-return { added, moved, unchanged }
+return { added, moved, unchanged, created }

@@ -9,7 +9,8 @@ export type LshrsErrorCode =
   | 'PARAMS_MISMATCH' // the index in Redis was created with other parameters
   | 'NOT_FOUND' // an id or an index that the call needs is not there
   | 'NO_STORE' // a rerank or a write needs a vector store and none is configured
-  | 'BAD_STORE'; // the vector store's table or data is not usable
+  | 'BAD_STORE' // the vector store's table or data is not usable
+  | 'NOT_REPLICATED'; // waitForReplicas: fewer replicas than asked acknowledged a write batch in time
 
 /** The one error class lshrs throws. Errors of Redis and pg pass through unchanged. */
 export class LshrsError extends Error {

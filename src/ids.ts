@@ -46,7 +46,7 @@ export function decodeId(raw: string, type: IdType): Id {
 }
 
 /** FNV-1a over the UTF-8 bytes: a stable 32-bit hash that every process computes alike. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (const byte of Buffer.from(text, 'utf8')) {
     h ^= byte;

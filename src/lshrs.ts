@@ -12,12 +12,15 @@ import {
   readMeta,
   removeBatch,
   type BucketSize,
+  type CandidateList,
   type InsertEntry,
+  type NodeFootprint,
   type ScriptContext,
 } from './redis/index-ops';
 import { verifyIndex, type VerifyReport } from './redis/verify';
 import { countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
-import { indexKeys, type IndexKeys } from './redis/keys';
+import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './redis/keys';
+import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './redis/fanout';
 import { rerankByCosine, type Hit } from './rerank';
 import { runPipeline, type BuildProgress } from './build/pipeline';
 import { storePages, type StorePage } from './build/store-pages';
@@ -34,7 +37,7 @@ export interface LSHRSOptions extends ShapeOptions {
   store?: VectorStore;
   /** Any other database: a function from ids to their vectors (read-only). Instead of `store`. */
   fetchVectors?: FetchVectors;
-  /** Names the index: every key is `{prefix}:...`. @defaultValue "lshrs" */
+  /** Names the index: every key is `{prefix}:...` (with shards, shard k's are `{prefix#k.salt}:...`). @defaultValue "lshrs" */
   prefix?: string;
   /** Seed of the random hyperplanes. @defaultValue 42 */
   seed?: number | string;
@@ -46,8 +49,22 @@ export interface LSHRSOptions extends ShapeOptions {
   rowsPerBand?: number;
   /** Cosine at which the planner balances false positives and false negatives. @defaultValue 0.5 */
   threshold?: number;
-  /** Hashes the reverse records are spread over; fixed for the life of the index. @defaultValue 65536 */
+  /** Hashes the reverse records are spread over (in each shard); fixed for the life of the index. @defaultValue 65536 */
   reversePages?: number;
+  /**
+   * Shards the ids are spread over, each under its own hash tag (its own Redis Cluster slot, so
+   * the shards of one index spread over the masters); fixed for the life of the index. A write
+   * batch becomes one script call per shard it touches, a query one per shard, in parallel.
+   * @defaultValue 1 (every key under `{prefix}`)
+   */
+  shards?: number;
+  /**
+   * After every write batch, `WAIT` until this many replicas of each master written to acknowledged
+   * it, at most `timeoutMs`; fewer throw NOT_REPLICATED (the batch stands on the master), or are
+   * passed to `onShortfall`. Narrows what a failover can lose; see the README.
+   * @defaultValue none: no waiting
+   */
+  waitForReplicas?: WaitForReplicas;
   /** Ids per script call when indexing or deleting. @defaultValue 500 */
   batchSize?: number;
   /** Stage 1 of a query: candidates kept, best by collisions. @defaultValue 4000 */
@@ -109,6 +126,8 @@ export interface IndexDescription extends SavedState {
   idType: IdType | null;
   /** Ids indexed. */
   ids: number;
+  /** Ids indexed in each shard (one entry for an index of one shard). */
+  shardIds: number[];
   /** Where a build stands: its state and the last id it wrote. */
   build: { state: string; cursor: string } | null;
 }
@@ -125,10 +144,14 @@ export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
   /** MEMORY USAGE summed over every key of the index. */
   redisBytes: number;
   bytesPerId: number | null;
+  /** Keys and bytes of the index on each data node: every master of a cluster, or the one server. */
+  nodes: NodeFootprint[];
 }
 
 export interface InspectResult {
   id: Id;
+  /** The id's shard (0 in an index of one shard). */
+  shard: number;
   reverseKey: string;
   /** The stored signature, hex. */
   signature: string;
@@ -144,9 +167,11 @@ export interface SavedState {
   bands: number;
   rows: number;
   reversePages: number;
+  /** Absent in states saved before shards existed: 1. */
+  shards: number;
 }
 
-export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates'>;
+export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'waitForReplicas'>;
 
 interface PreparedBatch {
   idType: IdType;
@@ -186,13 +211,21 @@ export class LSHRS {
   private readonly redis: RedisClient;
   private ownsRedis: boolean;
   private readonly store?: VectorStore;
+  private readonly layout: IndexLayout;
+  /** The root keys: the whole index with one shard; with several, the index-level meta. */
   private readonly keys: IndexKeys;
   private readonly planes: Float32Array;
+  /** Script context of the root keys. */
   private readonly ctx: ScriptContext;
+  /** Script context of each shard (`[ctx]` with one shard). */
+  private readonly shardCtx: readonly ScriptContext[];
   private readonly metaFields: Record<string, string>;
+  private readonly waitForReplicas?: WaitForReplicas;
   /** The stored id type, once the first call has read the meta (undefined: not read or empty index). */
   private idType?: IdType;
   private metaChecked = false;
+  /** Sharded: this handle has made sure the root and every shard hold the meta (see prepareShards). */
+  private shardsReady = false;
 
   constructor(options: LSHRSOptions) {
     if (!options || typeof options !== 'object') throw new LshrsError('BAD_OPTION', 'LSHRS needs an options object');
@@ -200,7 +233,9 @@ export class LSHRS {
     if (options.store && options.fetchVectors) throw new LshrsError('BAD_OPTION', 'give either store or fetchVectors, not both');
     this.shape = resolveShape(options);
     this.prefix = options.prefix ?? DEFAULTS.prefix;
-    this.keys = indexKeys(this.prefix);
+    this.layout = indexLayout(this.prefix, this.shape.shards);
+    this.keys = this.layout.root;
+    this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas);
     this.batchSize = intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000);
     this.maxCandidates = intOption('maxCandidates', options.maxCandidates ?? DEFAULTS.maxCandidates, 1, 1_000_000);
     this.rerankCandidates = intOption('rerankCandidates', options.rerankCandidates ?? DEFAULTS.rerankCandidates, 0, 1_000_000);
@@ -217,6 +252,7 @@ export class LSHRS {
       metaFields: this.metaFields,
       onMismatch: (stored) => mismatchError(this.prefix, stored, this.metaFields),
     };
+    this.shardCtx = this.shape.shards === 1 ? [this.ctx] : this.layout.shards.map((keys) => ({ ...this.ctx, keys }));
   }
 
   /** Rebuilds an index handle from {@link LSHRS.toJSON}'s output. */
@@ -231,6 +267,7 @@ export class LSHRS {
       numBands: state.bands,
       rowsPerBand: state.rows,
       reversePages: state.reversePages,
+      shards: state.shards ?? 1,
     });
   }
 
@@ -253,6 +290,7 @@ export class LSHRS {
         numBands: Number(meta.bands),
         rowsPerBand: Number(meta.rows),
         reversePages: Number(meta.reversePages),
+        shards: Number(meta.shards ?? 1),
       });
       lsh.ownsRedis = opened.owned;
       return lsh;
@@ -263,8 +301,8 @@ export class LSHRS {
   }
 
   toJSON(): SavedState {
-    const { dim, seed, bands, rows, reversePages } = this.shape;
-    return { lshrs: 1, prefix: this.prefix, dim, seed, bands, rows, reversePages };
+    const { dim, seed, bands, rows, reversePages, shards } = this.shape;
+    return { lshrs: 1, prefix: this.prefix, dim, seed, bands, rows, reversePages, shards };
   }
 
   /** Upserts one item: its store row (when the store can write), then its buckets. */
@@ -314,8 +352,9 @@ export class LSHRS {
 
   /**
    * Builds the index from every row of the store, in id order with bounded memory. Each batch
-   * records its last id in the meta hash in the same script call, so a build killed at any point
-   * resumes exactly after the last batch that landed.
+   * records its last id in the root meta hash once the whole batch has landed (with one shard, in
+   * the same script call), so a build killed at any point resumes after the last batch that landed
+   * whole, and redoes at most the one it was writing (see {@link LSHRS.insertEntries}).
    */
   private async buildFromStore(options: IndexOptions): Promise<IndexResult> {
     const store = this.store;
@@ -352,13 +391,15 @@ export class LSHRS {
     await this.checkBeforeWrite(idType);
     for (let i = 0; i < ids.length; i += this.batchSize) {
       const batch = ids.slice(i, i + this.batchSize);
-      const counts = await removeBatch(
-        this.ctx,
-        idType,
-        batch.map((id) => ({ id: String(id), page: pageOf(id, this.shape.reversePages) })),
-      );
-      result.removed += counts.removed;
-      result.unknown += counts.unknown;
+      const entries = batch.map((id) => ({ id: String(id), page: pageOf(id, this.shape.reversePages) }));
+      // One script call per shard the batch touches, in parallel: each id leaves atomically.
+      const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
+      const counts = await settleAll([...parts].map(([k, part]) => removeBatch(this.shardCtx[k], idType, part)));
+      for (const c of counts) {
+        result.removed += c.removed;
+        result.unknown += c.unknown;
+      }
+      await this.confirmReplicas(parts.keys());
       if (this.store?.delete) await this.store.delete(batch);
     }
     return result;
@@ -388,7 +429,8 @@ export class LSHRS {
       const values = bandValues(q, 1, this.planes, this.shape);
       hits = await this.search(values, packSignature(values, 0, this.shape.bands, this.shape.rows), q, wider);
     } else {
-      const signature = await this.redis.hgetBuffer(this.keys.reverse(pageOf(id, this.shape.reversePages)), String(id));
+      const reverseKey = this.layout.shards[this.layout.shardOf(id)].reverse(pageOf(id, this.shape.reversePages));
+      const signature = await this.redis.hgetBuffer(reverseKey, String(id));
       if (!signature) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
       hits = await this.search(unpackSignature(signature, this.shape.bands, this.shape.rows), signature, null, wider);
     }
@@ -417,13 +459,7 @@ export class LSHRS {
     q: Float32Array | null,
     plan: ReturnType<LSHRS['queryPlan']>,
   ): Promise<Hit[]> {
-    const found = await queryBuckets(this.ctx, {
-      bucketKeys: Array.from(values, (value, band) => this.keys.bucket(band, value)),
-      signature,
-      limit: plan.limit,
-      closest: plan.closest,
-      reversePages: this.shape.reversePages,
-    });
+    const found = await this.candidates(values, signature, plan);
     if (!found.idType || found.ids.length === 0) return [];
     this.idType = found.idType;
     const ids = found.ids.map((raw) => decodeId(raw, found.idType as IdType));
@@ -440,13 +476,38 @@ export class LSHRS {
     return rerankByCosine(q, candidates, rows, plan.topK);
   }
 
-  /** The index's parameters, id type, id count and build state, from its meta hash alone (cheap). */
+  /**
+   * The query's candidates: one script call, or with shards one per shard, sent together, and
+   * their lists merged (see shardBudget and mergeCandidates in redis/fanout.ts).
+   */
+  private async candidates(values: ArrayLike<number>, signature: Buffer, plan: { limit: number; closest: number }): Promise<CandidateList> {
+    const request = (keys: IndexKeys, limit: number, closest: number) => ({
+      bucketKeys: Array.from(values, (value, band) => keys.bucket(band, value)),
+      signature,
+      limit,
+      closest,
+      reversePages: this.shape.reversePages,
+    });
+    if (this.shardCtx.length === 1) return queryBuckets(this.ctx, request(this.keys, plan.limit, plan.closest));
+    // The shards' scripts see only their own meta, not the root's: a handle of another shard
+    // count (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
+    if (!this.metaChecked) await this.checkedMeta();
+    const budget = shardBudget(plan.limit, plan.closest, this.shardCtx.length);
+    const lists = await settleAll(this.shardCtx.map((ctx) => queryBuckets(ctx, request(ctx.keys, budget.limit, budget.closest))));
+    return mergeCandidates(lists, plan.limit, plan.closest);
+  }
+
+  /** The index's parameters, id type, id count and build state, from its meta hashes alone (cheap). */
   async describe(): Promise<IndexDescription> {
     const meta = await this.checkedMeta();
+    const shardMetas = this.shardCtx.length === 1 ? [meta] : await Promise.all(this.shardCtx.map((ctx) => this.redis.hmget(ctx.keys.meta, 'ids', 'idType')));
+    const shardIds = shardMetas.map((m) => Number((Array.isArray(m) ? m[0] : m.ids) ?? 0));
+    const idType = meta.idType ?? shardMetas.map((m) => (Array.isArray(m) ? m[1] : m.idType)).find((t) => t);
     return {
       ...this.toJSON(),
-      idType: meta.idType === 'int' || meta.idType === 'str' ? meta.idType : null,
-      ids: Number(meta.ids ?? 0),
+      idType: idType === 'int' || idType === 'str' ? idType : null,
+      ids: shardIds.reduce((a, b) => a + b, 0),
+      shardIds,
       build: meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null,
     };
   }
@@ -454,7 +515,7 @@ export class LSHRS {
   /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */
   async stats(): Promise<IndexStats> {
     const { lshrs: _version, ...description } = await this.describe();
-    const footprint = await measureIndex(this.redis, this.keys);
+    const footprint = await measureIndex(this.redis, this.layout);
     return {
       ...description,
       buckets: footprint.buckets,
@@ -463,6 +524,7 @@ export class LSHRS {
       bytesPerId: description.ids > 0 ? footprint.bytes / description.ids : null,
       bucketHistogram: footprint.histogram,
       largestBuckets: footprint.largest,
+      nodes: footprint.nodes,
     };
   }
 
@@ -471,14 +533,17 @@ export class LSHRS {
     commonIdType([id]);
     await this.checkedMeta();
     const page = pageOf(id, this.shape.reversePages);
-    const signature = await this.redis.hgetBuffer(this.keys.reverse(page), String(id));
+    const shard = this.layout.shardOf(id);
+    const keys = this.layout.shards[shard];
+    const signature = await this.redis.hgetBuffer(keys.reverse(page), String(id));
     if (!signature) return null;
     const values = unpackSignature(signature, this.shape.bands, this.shape.rows);
-    const bucketKeys = values.map((value, band) => this.keys.bucket(band, value));
+    const bucketKeys = values.map((value, band) => keys.bucket(band, value));
     const sizes = await Promise.all(bucketKeys.map((key) => this.redis.scard(key)));
     return {
       id,
-      reverseKey: this.keys.reverse(page),
+      shard,
+      reverseKey: keys.reverse(page),
       signature: signature.toString('hex'),
       buckets: values.map((value, band) => ({ band, value, key: bucketKeys[band], size: sizes[band] })),
     };
@@ -493,7 +558,8 @@ export class LSHRS {
     await this.checkedMeta();
     return verifyIndex(
       {
-        ctx: this.ctx,
+        layout: this.layout,
+        shards: this.shardCtx,
         rows: this.shape.rows,
         reversePages: this.shape.reversePages,
         batchSize: this.batchSize,
@@ -508,7 +574,11 @@ export class LSHRS {
    * whatever parameters the index was created with: it is how an index is rebuilt with new ones.
    */
   async clear(): Promise<number> {
-    return clearIndex(this.redis, this.keys);
+    const removed = await clearIndex(this.redis, this.layout);
+    this.shardsReady = false;
+    this.metaChecked = false;
+    this.idType = undefined;
+    return removed;
   }
 
   /** Closes what lshrs opened: a Redis it connected to from a URL, and the store's own connections. */
@@ -600,7 +670,7 @@ export class LSHRS {
     return { batch, entries };
   }
 
-  /** The I/O part: the store rows first (when the store writes), then one script call. */
+  /** The I/O part: the store rows first (when the store writes), then one script call per shard. */
   private async writeHashed({ batch, entries }: HashedBatch): Promise<IndexResult> {
     const { dim } = this.shape;
     await this.checkBeforeWrite(batch.idType);
@@ -612,8 +682,69 @@ export class LSHRS {
       }));
       await this.store.upsert(writes);
     }
-    const counts = await insertBatch(this.ctx, batch.idType, entries, batch.setMeta);
+    const counts = await this.insertEntries(batch.idType, entries, batch.setMeta);
     this.idType = batch.idType;
     return counts;
+  }
+
+  /**
+   * Upserts hashed entries. With one shard: one script call, `setMeta` (a build's position) in it,
+   * atomically. With several: one call per shard the batch touches, in parallel, each atomic for
+   * its ids; then, once every part has landed, `setMeta` in the root meta. The position thus only
+   * ever names batches that landed whole: a build killed between the parts and the position redoes
+   * that one batch on resume (its ids come back unchanged), and one killed mid-batch never skips
+   * the parts that had not landed. Recording it on every shard instead would leave shards a batch
+   * missed with an older position, and the resume point the minimum of all of them.
+   */
+  private async insertEntries(idType: IdType, entries: InsertEntry[], setMeta?: Record<string, string>): Promise<IndexResult> {
+    const totals: IndexResult = { added: 0, moved: 0, unchanged: 0 };
+    const add = (c: IndexResult) => {
+      totals.added += c.added;
+      totals.moved += c.moved;
+      totals.unchanged += c.unchanged;
+    };
+    if (this.shardCtx.length === 1) {
+      add(await insertBatch(this.ctx, idType, entries, setMeta));
+      await this.confirmReplicas([0]);
+      return totals;
+    }
+    await this.prepareShards(idType);
+    const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
+    const results = await settleAll([...parts].map(([k, part]) => insertBatch(this.shardCtx[k], idType, part)));
+    results.forEach(add);
+    if (results.some((r) => r.created)) {
+      // A shard had no meta, so the index was cleared since this handle prepared it: the root meta
+      // is gone too. Put it (and every shard's) back.
+      this.shardsReady = false;
+      await this.prepareShards(idType);
+    }
+    await this.confirmReplicas(parts.keys());
+    if (setMeta) await insertBatch(this.ctx, idType, [], setMeta);
+    return totals;
+  }
+
+  /**
+   * Before a sharded handle's first write: the root meta and every shard's meta are created (or
+   * checked) by a script call with no ids, the root's first. The root refuses a handle of another
+   * shard count, or of other parameters, before any id is written (a shard's script sees only its
+   * own meta); every shard then holds the parameters and the id type, so each later call refuses
+   * a mismatch atomically; and a one-shard handle meets the sharded parameters in `{prefix}:meta`.
+   */
+  private async prepareShards(idType: IdType): Promise<void> {
+    if (this.shardsReady) return;
+    await insertBatch(this.ctx, idType, []);
+    await settleAll(this.shardCtx.map((ctx) => insertBatch(ctx, idType, [])));
+    this.shardsReady = true;
+  }
+
+  /** With `waitForReplicas`: WAIT on the masters that took this batch's writes. */
+  private async confirmReplicas(shards: Iterable<number>): Promise<void> {
+    if (!this.waitForReplicas) return;
+    await confirmReplicas(
+      this.redis,
+      this.shardCtx.map((ctx) => ctx.keys.slot),
+      shards,
+      this.waitForReplicas,
+    );
   }
 }

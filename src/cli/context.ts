@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { LshrsError } from '../errors';
 import { decodeId, type Id, type IdType } from '../ids';
 import { LSHRS } from '../lshrs';
+import { closeRedis, connectUrl, type RedisClient } from '../redis/connection';
 import { PostgresVectorStore } from '../stores/postgres';
 
 /** Options every command takes (flags, else environment, else defaults). */
@@ -22,12 +23,14 @@ export interface ShapeFlags {
   numPerm?: string;
   bands?: string;
   rows?: string;
+  shards?: string;
 }
 
 export class CliContext {
   readonly options: GlobalOptions;
   private store?: PostgresVectorStore;
   private opened: LSHRS[] = [];
+  private client?: Promise<RedisClient>;
 
   constructor(options: GlobalOptions) {
     this.options = options;
@@ -35,6 +38,12 @@ export class CliContext {
 
   get redisUrl(): string {
     return this.options.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  }
+
+  /** The Redis of `--redis`: the one server, or the whole cluster when it is a cluster node. */
+  redis(): Promise<RedisClient> {
+    this.client ??= connectUrl(this.redisUrl);
+    return this.client;
   }
 
   /** The table store, when a database is configured (needed by load, index and reranked queries). */
@@ -56,7 +65,7 @@ export class CliContext {
 
   /** The existing index under the prefix, with its stored parameters. */
   async openIndex(storeRequired = false): Promise<LSHRS> {
-    const lsh = await LSHRS.open({ redis: this.redisUrl, prefix: this.options.prefix, store: this.vectorStore(storeRequired) });
+    const lsh = await LSHRS.open({ redis: await this.redis(), prefix: this.options.prefix, store: this.vectorStore(storeRequired) });
     this.opened.push(lsh);
     return lsh;
   }
@@ -70,7 +79,7 @@ export class CliContext {
     }
     const seed = flags.seed === undefined ? undefined : /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
     const lsh = new LSHRS({
-      redis: this.redisUrl,
+      redis: await this.redis(),
       prefix: this.options.prefix,
       store: this.vectorStore(true),
       dim,
@@ -78,6 +87,7 @@ export class CliContext {
       numPerm: optionalInt(flags.numPerm, '--num-perm'),
       numBands: optionalInt(flags.bands, '--bands'),
       rowsPerBand: optionalInt(flags.rows, '--rows'),
+      shards: optionalInt(flags.shards, '--shards'),
     });
     this.opened.push(lsh);
     return lsh;
@@ -86,6 +96,8 @@ export class CliContext {
   async close(): Promise<void> {
     for (const lsh of this.opened) await lsh.close();
     if (this.opened.length === 0) await this.store?.close();
+    const client = await this.client?.catch(() => undefined);
+    if (client) await closeRedis(client);
   }
 }
 

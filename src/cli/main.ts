@@ -15,7 +15,7 @@ import { sCurveSvg } from './scurve-svg';
 
 const program = new Command('lshrs')
   .description('Operate an lshrs index: LSH buckets in Redis, vectors in PostgreSQL.')
-  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379); a cluster node stands for its whole cluster')
   .option('--database <url>', 'PostgreSQL URL of the vector table (default: $DATABASE_URL)')
   .option('--prefix <name>', 'the index: its keys are {prefix}:...', 'lshrs')
   .option('--table <name>', 'the vector table, optionally schema-qualified', 'lshrs_items')
@@ -52,7 +52,8 @@ const shapeOptions = (command: Command) =>
     .option('--seed <seed>', 'hyperplane seed of a new index (default 42)')
     .option('--num-perm <n>', 'hyperplane budget of a new index (default 128)')
     .option('--bands <n>', 'bands of a new index (default: planned)')
-    .option('--rows <n>', 'rows per band of a new index (default: planned)');
+    .option('--rows <n>', 'rows per band of a new index (default: planned)')
+    .option('--shards <n>', 'shards of a new index, each under its own hash tag (default 1)');
 
 function summary(verb: string, result: IndexResult, seconds: number): string {
   const rows = result.added + result.moved + result.unchanged;
@@ -195,6 +196,7 @@ program
         `index        ${stats.prefix}`,
         `ids          ${stats.ids} (${stats.idType ?? 'none yet'})`,
         `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.reversePages} reverse pages`,
+        `shards       ${stats.shards}${stats.shards > 1 ? ` (ids per shard ${Math.min(...stats.shardIds)} to ${Math.max(...stats.shardIds)})` : ''}`,
         `buckets      ${stats.buckets}, reverse pages in use ${stats.reversePagesUsed}`,
         `memory       ${bytes(stats.redisBytes)} in Redis${stats.bytesPerId === null ? '' : `, ${stats.bytesPerId.toFixed(1)} bytes per id`}`,
         `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}` : 'none'}`,
@@ -203,7 +205,12 @@ program
         table(['size up to', 'buckets'], stats.bucketHistogram.map(([upTo, count]) => [upTo, count])),
         '',
         'largest buckets',
-        table(['band', 'value', 'size'], stats.largestBuckets.map((b) => [b.band, b.value, b.size])),
+        stats.shards > 1
+          ? table(['shard', 'band', 'value', 'size'], stats.largestBuckets.map((b) => [b.shard, b.band, b.value, b.size]))
+          : table(['band', 'value', 'size'], stats.largestBuckets.map((b) => [b.band, b.value, b.size])),
+        '',
+        stats.nodes.length > 1 ? 'masters' : 'server',
+        table(['node', 'keys', 'memory'], stats.nodes.map((n) => [n.node, n.keys, bytes(n.bytes)])),
       ];
       print(lines.join('\n'));
     }),

@@ -4,14 +4,19 @@ import { MAX_ROWS_PER_BAND, optimalParams } from './scurve';
 /** Version of the Redis layout; stored in the meta hash. */
 export const SCHEMA_VERSION = 1;
 
+/** Most shards an index may have: a query sends one script call per shard. */
+export const MAX_SHARDS = 256;
+
 /** The few numbers that fix an index: with them any process rebuilds its hyperplanes bit for bit. */
 export interface IndexShape {
   readonly dim: number;
   readonly seed: number | string;
   readonly bands: number;
   readonly rows: number;
-  /** Reverse-record hashes the ids are spread over. */
+  /** Reverse-record hashes the ids are spread over (in each shard). */
   readonly reversePages: number;
+  /** Shards the ids are spread over, each under its own hash tag. */
+  readonly shards: number;
 }
 
 export interface ShapeOptions {
@@ -22,6 +27,7 @@ export interface ShapeOptions {
   rowsPerBand?: number;
   threshold?: number;
   reversePages?: number;
+  shards?: number;
 }
 
 export const SHAPE_DEFAULTS = {
@@ -29,6 +35,7 @@ export const SHAPE_DEFAULTS = {
   numPerm: 128,
   threshold: 0.5,
   reversePages: 65536,
+  shards: 1,
 } as const;
 
 // The planner integrates hundreds of S-curves; an options object with the defaults should not pay
@@ -60,6 +67,7 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     throw new LshrsError('BAD_OPTION', `seed must be a safe integer or a string of 1-128 characters, got ${String(seed)}`);
   }
   const reversePages = positiveInt('reversePages', options.reversePages ?? SHAPE_DEFAULTS.reversePages, 1 << 24);
+  const shards = positiveInt('shards', options.shards ?? SHAPE_DEFAULTS.shards, MAX_SHARDS);
   let bands = options.numBands;
   let rows = options.rowsPerBand;
   if (bands === undefined || rows === undefined) {
@@ -74,10 +82,14 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     bands: positiveInt('numBands', bands, 4096),
     rows: positiveInt('rowsPerBand', rows, MAX_ROWS_PER_BAND),
     reversePages,
+    shards,
   });
 }
 
-/** The meta fields that describe a shape, in the order they are stored. */
+/**
+ * The meta fields that describe a shape, in the order they are stored. `shards` only when there are
+ * several: a one-shard index keeps the fields (and the fingerprint) it had before shards existed.
+ */
 export function shapeFields(shape: IndexShape, planes: string): Record<string, string> {
   return {
     schema: String(SCHEMA_VERSION),
@@ -86,17 +98,23 @@ export function shapeFields(shape: IndexShape, planes: string): Record<string, s
     bands: String(shape.bands),
     rows: String(shape.rows),
     reversePages: String(shape.reversePages),
+    ...(shape.shards > 1 ? { shards: String(shape.shards) } : {}),
     planes,
   };
 }
 
 /** One readable string that differs whenever anything that changes hashing or key layout differs. */
 export function fingerprint(fields: Record<string, string>): string {
-  return [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes].join('/');
+  const parts = [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes];
+  if (fields.shards !== undefined) parts.push(`shards=${fields.shards}`);
+  return parts.join('/');
 }
 
 /** The error for an index stored with other parameters, naming every field that differs. */
-export function mismatchError(prefix: string, stored: Record<string, string>, mine: Record<string, string>): LshrsError {
+export function mismatchError(prefix: string, storedFields: Record<string, string>, myFields: Record<string, string>): LshrsError {
+  // A meta without `shards` is a one-shard index's.
+  const stored: Record<string, string> = { ...storedFields, shards: storedFields.shards ?? '1' };
+  const mine: Record<string, string> = { ...myFields, shards: myFields.shards ?? '1' };
   const differences = Object.keys(mine)
     .filter((field) => stored[field] !== mine[field])
     .map((field) =>

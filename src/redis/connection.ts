@@ -27,6 +27,54 @@ export async function dataNodes(client: RedisClient): Promise<Redis[]> {
   return client.nodes('master');
 }
 
+/**
+ * Opens a URL as the command line needs it: a single server, or, when the server answers that it
+ * is a cluster node, an ioredis Cluster started from it (which finds every other node itself), so
+ * that no command sees only one node. The caller closes what this returns.
+ */
+export async function connectUrl(url: string): Promise<RedisClient> {
+  const single = openRedis(url).client as Redis;
+  let info: string;
+  try {
+    info = await single.info('cluster');
+  } catch (err) {
+    single.disconnect();
+    throw err;
+  }
+  if (!/^cluster_enabled:1\s*$/m.test(info)) return single;
+  single.disconnect();
+  const { hostname, port, username, password, protocol } = new URL(url);
+  return new Cluster([{ host: hostname, port: Number(port || 6379) }], {
+    scaleReads: 'master',
+    // Like a single server opened from a URL: a few tries, then an error instead of a wait.
+    clusterRetryStrategy: (times) => (times > 2 ? null : 200 * times),
+    redisOptions: {
+      maxRetriesPerRequest: 2,
+      username: username ? decodeURIComponent(username) : undefined,
+      password: password ? decodeURIComponent(password) : undefined,
+      tls: protocol === 'rediss:' ? {} : undefined,
+    },
+  });
+}
+
+/** A node's `host:port`, as the client addresses it. */
+export function nodeName(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/**
+ * The connection that carries a key's commands: the one server, or the connection of a cluster
+ * client to the master serving the key's slot (in the client's current slot map). A command
+ * without keys, like `WAIT`, sent there goes where the slot's writes went.
+ */
+export function connectionForSlot(client: RedisClient, slot: number): Redis {
+  if (!isCluster(client)) return client;
+  const owner = client.slots[slot]?.[0];
+  const node = owner === undefined ? undefined : client.nodes('master').find((n) => nodeName(n) === owner);
+  if (!node) throw new Error(`the cluster client knows no master for slot ${slot}`);
+  return node;
+}
+
 /** Quits a connection lshrs opened; one that never came up is just torn down. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {

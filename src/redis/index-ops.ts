@@ -1,7 +1,8 @@
+import type { Redis } from 'ioredis';
 import { LshrsError } from '../errors';
 import type { IdType } from '../ids';
-import { dataNodes, type RedisClient } from './connection';
-import type { IndexKeys } from './keys';
+import { dataNodes, nodeName, type RedisClient } from './connection';
+import type { IndexKeys, IndexLayout } from './keys';
 import { runScript, type ScriptName } from './scripts';
 
 /** What every script call needs to know about the index it works on. */
@@ -27,6 +28,8 @@ export interface InsertCounts {
   added: number;
   moved: number;
   unchanged: number;
+  /** This call created the meta hash (the index, or this shard of it, was empty). */
+  created: boolean;
 }
 
 export interface RemoveEntry {
@@ -100,8 +103,8 @@ export async function insertBatch(
     ...setPairs,
   ];
   for (const e of entries) args.push(e.id, e.page, e.signature);
-  const [added, moved, unchanged] = (await call(ctx, 'insert', [ctx.keys.meta], args)) as number[];
-  return { added, moved, unchanged };
+  const [added, moved, unchanged, created] = (await call(ctx, 'insert', [ctx.keys.meta], args)) as number[];
+  return { added, moved, unchanged, created: created === 1 };
 }
 
 /** One script call: every id of the batch leaves every bucket, through its reverse record. */
@@ -138,7 +141,7 @@ export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promi
 }
 
 /** Keys matching the patterns on every data node, found with SCAN (never on the write or read path). */
-export async function* scanKeys(client: RedisClient, patterns: readonly string[]): AsyncGenerator<{ node: RedisClient; keys: string[] }> {
+export async function* scanKeys(client: RedisClient, patterns: readonly string[]): AsyncGenerator<{ node: Redis; keys: string[] }> {
   for (const node of await dataNodes(client)) {
     for (const pattern of patterns) {
       let cursor = '0';
@@ -151,16 +154,25 @@ export async function* scanKeys(client: RedisClient, patterns: readonly string[]
   }
 }
 
-/** Every key of the index on every data node. */
-export function scanIndexKeys(client: RedisClient, keys: IndexKeys) {
-  return scanKeys(client, keys.patterns);
+/** Every key of the index, of every shard, on every data node. */
+export function scanIndexKeys(client: RedisClient, layout: IndexLayout) {
+  return scanKeys(client, layout.patterns);
 }
 
-/** Removes every key of the index and nothing else; returns how many keys went. */
-export async function clearIndex(client: RedisClient, keys: IndexKeys): Promise<number> {
+/** Removes every key of the index, whatever its shard count, and nothing else; returns how many keys went. */
+export async function clearIndex(client: RedisClient, layout: IndexLayout): Promise<number> {
   let removed = 0;
-  for await (const batch of scanIndexKeys(client, keys)) {
-    removed += await batch.node.unlink(...batch.keys);
+  for await (const batch of scanIndexKeys(client, layout)) {
+    // A multi-key command must stay in one slot, even sent to one node: one UNLINK per hash tag.
+    const byTag = new Map<string, string[]>();
+    for (const key of batch.keys) {
+      const tag = key.slice(0, key.indexOf('}') + 1);
+      const group = byTag.get(tag);
+      if (group) group.push(key);
+      else byTag.set(tag, [key]);
+    }
+    const counts = await Promise.all([...byTag.values()].map((keys) => batch.node.unlink(...keys)));
+    removed += counts.reduce((a, b) => a + b, 0);
   }
   return removed;
 }
@@ -169,6 +181,16 @@ export interface BucketSize {
   band: number;
   value: number;
   size: number;
+  /** The shard whose bucket this is (0 in an index of one shard). */
+  shard: number;
+}
+
+/** What one data node (a master, or the one server) holds of the index. */
+export interface NodeFootprint {
+  /** `host:port` as the client knows the node. */
+  node: string;
+  keys: number;
+  bytes: number;
 }
 
 export interface IndexFootprint {
@@ -179,44 +201,60 @@ export interface IndexFootprint {
   histogram: [number, number][];
   /** The largest buckets, largest first. */
   largest: BucketSize[];
+  /** Keys and bytes per data node, every node listed (a node without keys of the index too). */
+  nodes: NodeFootprint[];
 }
 
-/** Counts the index's keys, adds up MEMORY USAGE over them, and sizes its buckets. */
-export async function measureIndex(client: RedisClient, keys: IndexKeys, largestCount = 10): Promise<IndexFootprint> {
-  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0, histogram: [], largest: [] };
+/** Counts the index's keys on every node, adds up MEMORY USAGE over them, and sizes its buckets. */
+export async function measureIndex(client: RedisClient, layout: IndexLayout, largestCount = 10): Promise<IndexFootprint> {
+  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0, histogram: [], largest: [], nodes: [] };
   const bins = new Map<number, number>();
-  const bucketMarker = `${keys.tag}:b:`;
-  const reverseMarker = `${keys.tag}:r:`;
-  for await (const batch of scanIndexKeys(client, keys)) {
+  const perNode = new Map<string, NodeFootprint>();
+  for (const node of await dataNodes(client)) {
+    const name = nodeName(node);
+    perNode.set(name, { node: name, keys: 0, bytes: 0 });
+  }
+  for await (const batch of scanIndexKeys(client, layout)) {
+    const name = nodeName(batch.node);
+    const onNode = perNode.get(name) ?? { node: name, keys: 0, bytes: 0 };
+    perNode.set(name, onNode);
     const pipeline = batch.node.pipeline();
-    const bucketKeys: string[] = [];
+    const buckets: { key: string; shard: number; at: number }[] = [];
     for (const key of batch.keys) {
       pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
-      if (key.startsWith(bucketMarker)) {
+      const shard = layout.shardOfKey(key);
+      if (shard === undefined) continue; // the root meta of a sharded index
+      const { tag } = layout.shards[shard];
+      const kind = key.slice(tag.length, tag.length + 3);
+      if (kind === ':b:') {
         footprint.buckets++;
-        bucketKeys.push(key);
-      } else if (key.startsWith(reverseMarker)) footprint.reversePagesUsed++;
+        buckets.push({ key, shard, at: tag.length + 3 });
+      } else if (kind === ':r:') footprint.reversePagesUsed++;
     }
-    for (const key of bucketKeys) pipeline.scard(key);
+    for (const { key } of buckets) pipeline.scard(key);
     const replies = (await pipeline.exec()) ?? [];
+    onNode.keys += batch.keys.length;
     replies.forEach(([err, reply], i) => {
       if (err) throw err;
       if (i < batch.keys.length) {
         footprint.bytes += Number(reply ?? 0);
+        onNode.bytes += Number(reply ?? 0);
         return;
       }
       const size = Number(reply);
-      const [band, value] = bucketKeys[i - batch.keys.length].slice(bucketMarker.length).split(':').map(Number);
+      const bucket = buckets[i - batch.keys.length];
+      const [band, value] = bucket.key.slice(bucket.at).split(':').map(Number);
       let upTo = 1;
       while (upTo < size) upTo *= 2;
       bins.set(upTo, (bins.get(upTo) ?? 0) + 1);
       if (footprint.largest.length < largestCount || size > footprint.largest[footprint.largest.length - 1].size) {
-        footprint.largest.push({ band, value, size });
-        footprint.largest.sort((a, b) => b.size - a.size || a.band - b.band || a.value - b.value);
+        footprint.largest.push({ band, value, size, shard: bucket.shard });
+        footprint.largest.sort((a, b) => b.size - a.size || a.band - b.band || a.value - b.value || a.shard - b.shard);
         footprint.largest.length = Math.min(footprint.largest.length, largestCount);
       }
     });
   }
+  footprint.nodes = [...perNode.values()];
   footprint.histogram = [...bins.entries()].sort((a, b) => a[0] - b[0]);
   return footprint;
 }

@@ -1,6 +1,7 @@
 import { unpackSignature } from '../hashing/signatures';
 import { decodeId, pageOf, type Id, type IdType } from '../ids';
 import { call, removeBatch, scanKeys, type ScriptContext } from './index-ops';
+import type { IndexLayout } from './keys';
 
 /** What `verify` found, and with `repair`, what it mended. */
 export interface VerifyReport {
@@ -12,7 +13,7 @@ export interface VerifyReport {
   missingFromBuckets: number;
   /** Bucket members whose reverse record is gone or names another bucket. */
   strayInBuckets: number;
-  /** The id count in the meta hash; it should equal `ids`. */
+  /** The id count in the meta hash (summed over the shards); it should equal `ids`. */
   metaCount: number;
   /** Indexed ids without a row in the store (null: no store that can tell). */
   missingFromStore: Id[] | null;
@@ -23,7 +24,9 @@ export interface VerifyReport {
 }
 
 export interface VerifyDeps {
-  ctx: ScriptContext;
+  layout: IndexLayout;
+  /** The script context of each shard (one for an index of one shard). */
+  shards: readonly ScriptContext[];
   rows: number;
   reversePages: number;
   batchSize: number;
@@ -33,30 +36,34 @@ export interface VerifyDeps {
 
 const EXAMPLES = 20;
 
+/** A stray bucket member: band, value, id, reverse page. */
+type Stray = [number, number, string, number];
+
 /**
  * Checks that reverse records and bucket sets describe the same membership, that the id count is
  * right, and that every indexed id has a store row; with `repair`, mends each finding with atomic
- * script calls. An ops call: it walks every key of the index with SCAN and SSCAN.
+ * script calls. An ops call: it walks every key of the index with SCAN and SSCAN, on every data
+ * node, for every shard at once (one walk per kind of key, whatever the shard count).
  */
 export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<VerifyReport> {
-  const { ctx, rows, reversePages } = deps;
-  const { client, keys, bands } = ctx;
-  const meta = await client.hgetall(keys.meta);
-  const idType = (meta.idType === 'int' || meta.idType === 'str' ? meta.idType : 'str') as IdType;
+  const { layout, rows, reversePages } = deps;
+  const { client, bands } = deps.shards[0];
+  const meta = await client.hgetall(layout.root.meta);
+  const shardMetas = deps.shards.length === 1 ? [meta] : await Promise.all(deps.shards.map((ctx) => client.hgetall(ctx.keys.meta)));
+  const storedType = meta.idType ?? shardMetas.find((m) => m.idType)?.idType;
+  const idType = (storedType === 'int' || storedType === 'str' ? storedType : 'str') as IdType;
   const report: VerifyReport = {
     ids: 0,
     buckets: 0,
     missingFromBuckets: 0,
     strayInBuckets: 0,
-    metaCount: Number(meta.ids ?? 0),
+    metaCount: shardMetas.reduce((sum, m) => sum + Number(m.ids ?? 0), 0),
     missingFromStore: deps.existing ? [] : null,
     examples: { missingFromBuckets: [], strayInBuckets: [] },
     consistent: true,
   };
-  const rejoin = new Map<string, Id>();
-  const stray: [number, number, string, number][] = [];
-  const reversePrefix = `${keys.tag}:r:`;
-  const bucketPrefix = `${keys.tag}:b:`;
+  const rejoin = deps.shards.map(() => new Map<string, Id>());
+  const stray = deps.shards.map((): Stray[] => []);
 
   // Reverse records -> buckets, and -> store rows.
   let storeCheck: Id[] = [];
@@ -66,8 +73,11 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
     for (const id of storeCheck) if (!present.has(String(id))) report.missingFromStore?.push(id);
     storeCheck = [];
   };
-  for await (const batch of scanKeys(client, [keys.reversePattern])) {
+  for await (const batch of scanKeys(client, layout.reversePatterns)) {
     for (const pageKey of batch.keys) {
+      const shard = layout.shardOfKey(pageKey);
+      if (shard === undefined) continue;
+      const keys = layout.shards[shard];
       const records = Object.entries(await batch.node.hgetallBuffer(pageKey));
       const pipeline = batch.node.pipeline();
       const asked: [string, string][] = [];
@@ -84,7 +94,7 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
         if (isMember) return;
         const [raw, bucket] = asked[i];
         report.missingFromBuckets++;
-        rejoin.set(raw, decodeId(raw, idType));
+        rejoin[shard].set(raw, decodeId(raw, idType));
         if (report.examples.missingFromBuckets.length < EXAMPLES) report.examples.missingFromBuckets.push({ id: decodeId(raw, idType), bucket });
       });
       report.ids += records.length;
@@ -95,24 +105,27 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
   await checkStore();
 
   // Buckets -> reverse records.
-  for await (const batch of scanKeys(client, [keys.bucketPattern])) {
+  for await (const batch of scanKeys(client, layout.bucketPatterns)) {
     for (const bucket of batch.keys) {
+      const shard = layout.shardOfKey(bucket);
+      if (shard === undefined) continue;
+      const keys = layout.shards[shard];
       report.buckets++;
-      const [band, value] = bucket.slice(bucketPrefix.length).split(':').map(Number);
+      const [band, value] = bucket.slice(`${keys.tag}:b:`.length).split(':').map(Number);
       let cursor = '0';
       do {
         const [next, members] = await batch.node.sscan(bucket, cursor, 'COUNT', 1000);
         cursor = next;
         const pipeline = batch.node.pipeline();
         const pages = members.map((raw) => pageOf(decodeId(raw, idType), reversePages));
-        members.forEach((raw, i) => pipeline.hgetBuffer(`${reversePrefix}${pages[i]}`, raw));
+        members.forEach((raw, i) => pipeline.hgetBuffer(keys.reverse(pages[i]), raw));
         const replies = (await pipeline.exec()) ?? [];
         replies.forEach(([err, signature], i) => {
           if (err) throw err;
           const sig = signature as Buffer | null;
           if (sig && unpackSignature(sig, bands, rows)[band] === value) return;
           report.strayInBuckets++;
-          stray.push([band, value, members[i], pages[i]]);
+          stray[shard].push([band, value, members[i], pages[i]]);
           if (report.examples.strayInBuckets.length < EXAMPLES) {
             report.examples.strayInBuckets.push({ id: decodeId(members[i], idType), bucket });
           }
@@ -126,27 +139,41 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
     report.strayInBuckets === 0 &&
     report.metaCount === report.ids &&
     (report.missingFromStore?.length ?? 0) === 0;
-  if (repair && !report.consistent) report.repaired = await repairIndex(deps, idType, [...rejoin.values()], stray, report.missingFromStore ?? []);
+  if (repair && !report.consistent) {
+    const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
+    const missing = report.missingFromStore ?? [];
+    for (let k = 0; k < deps.shards.length; k++) {
+      const shardMissing = missing.filter((id) => layout.shardOf(id) === k);
+      const counts = await repairShard(deps, deps.shards[k], idType, [...rejoin[k].values()], stray[k], shardMissing);
+      repaired.membershipsAdded += counts.membershipsAdded;
+      repaired.membersRemoved += counts.membersRemoved;
+      repaired.removedMissingFromStore += counts.removedMissingFromStore;
+      repaired.idsCounted += counts.idsCounted;
+    }
+    report.repaired = repaired;
+  }
   return report;
 }
 
-async function repairIndex(
+/** Mends one shard, each step an atomic script call on that shard's slot. */
+async function repairShard(
   deps: VerifyDeps,
+  ctx: ScriptContext,
   idType: IdType,
   rejoin: Id[],
-  stray: [number, number, string, number][],
+  stray: Stray[],
   missingFromStore: Id[],
 ): Promise<NonNullable<VerifyReport['repaired']>> {
-  const { ctx, reversePages, batchSize } = deps;
+  const { reversePages, batchSize } = deps;
   const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
-  const run = async (rejoinPart: Id[], strayPart: [number, number, string, number][], recount: boolean) => {
+  const run = async (rejoinPart: Id[], strayPart: Stray[], recount: boolean) => {
     const args: (string | number)[] = [ctx.keys.tag, ctx.fingerprint, ctx.bands, ctx.bytesPerBand, recount ? reversePages : 0, rejoinPart.length];
     for (const id of rejoinPart) args.push(String(id), pageOf(id, reversePages));
     for (const quad of strayPart) args.push(...quad);
     const [added, removed, counted] = (await call(ctx, 'repair', [ctx.keys.meta], args)) as number[];
     repaired.membershipsAdded += added;
     repaired.membersRemoved += removed;
-    if (recount) repaired.idsCounted = counted;
+    if (recount) repaired.idsCounted = Math.max(0, counted); // -1: this shard has no meta, so no ids
   };
   for (let i = 0; i < rejoin.length; i += batchSize) await run(rejoin.slice(i, i + batchSize), [], false);
   for (let i = 0; i < stray.length; i += batchSize) await run([], stray.slice(i, i + batchSize), false);

@@ -1,4 +1,5 @@
-// The core's integration suite on a real 3-master, 3-replica Redis Cluster through an ioredis Cluster.
+// The core's integration suite on a real 3-master, 3-replica Redis Cluster through an ioredis
+// Cluster, with indexes of one shard (one slot) and of 16 (spread over the masters).
 import { startCluster, type ThrowawayCluster } from '../../scripts/lib/cluster';
 import { newCluster } from '../support/cluster';
 import { coreSuite } from '../lshrs/core-suite';
@@ -9,9 +10,11 @@ beforeAll(async () => {
   cluster = await startCluster();
 }, 120_000);
 
-coreSuite({ connect: () => newCluster(cluster) });
+describe.each([1, 16])('3-master cluster, indexes of %i shard(s)', (shards) => {
+  coreSuite({ connect: () => newCluster(cluster) }, shards);
+});
 
-// Declared after the suite, so it runs after the suite has quit its clients.
+// Declared after the suites, so it runs after they have quit their clients.
 afterAll(async () => {
   await cluster?.stop();
 });

@@ -1,5 +1,7 @@
-// Every key of an index lives in one hash slot, and every command lshrs sends (script calls, the
-// commands inside the scripts, and the ops calls stats and clear) touches only that slot.
+// Every key of an index of one shard lives in one hash slot, and every command lshrs sends (script
+// calls, the commands inside the scripts, and the ops calls stats and clear) touches only that slot.
+// In an index of 16 shards, every script call and every command inside it touches one slot, that
+// of one shard, on the master serving it; and the shards' keys spread evenly over the masters.
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type Cluster } from 'ioredis';
 import type pg from 'pg';
@@ -33,10 +35,11 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function setUp() {
+async function setUp(shards = 1) {
   const prefix = uniqueName('slots');
   await PostgresVectorStore.createTable(pool, { table: prefix });
-  const lsh = new LSHRS({ redis: client, dim: DIM, prefix, store: new PostgresVectorStore({ pool, table: prefix }), numBands: 8, rowsPerBand: 4, batchSize: 40 });
+  const store = new PostgresVectorStore({ pool, table: prefix });
+  const lsh = new LSHRS({ redis: client, dim: DIM, prefix, store, numBands: 8, rowsPerBand: 4, batchSize: 40, shards });
   return { prefix, lsh, slot: calculateSlot(`{${prefix}}`) };
 }
 
@@ -47,6 +50,7 @@ function commandKeys(args: string[]): string[] {
   if (name === 'unlink' || name === 'del') return args.slice(1);
   if (name === 'memory') return args[1].toLowerCase() === 'usage' ? [args[2]] : [];
   if (['scan', 'ping', 'echo', 'info', 'cluster', 'client', 'select', 'script', 'command', 'readonly', 'hello'].includes(name)) return [];
+  if (['wait'].includes(name)) return [];
   if (['hget', 'hmget', 'hset', 'hdel', 'hincrby', 'hgetall', 'hexists', 'hlen', 'sadd', 'srem', 'smembers', 'sismember', 'scard', 'sscan', 'exists', 'type'].includes(name)) {
     return [args[1]];
   }
@@ -135,4 +139,95 @@ test('every script call, and every command inside it, touches only the index slo
   expect(new Set(fromLua.map((s) => s.port))).toEqual(new Set([owner]));
   // stats and clear walk every master with SCAN, and touch keys only where the index lives.
   expect(new Set(seen.filter((s) => s.args[0].toUpperCase() === 'SCAN').map((s) => s.port)).size).toBe(3);
+});
+
+/** The slot of every master's port, as the cluster reports it now. */
+async function slotOwners(): Promise<(slot: number) => number> {
+  const masters = (await cluster.nodes()).filter((n) => n.flags.includes('master') && !n.flags.includes('fail'));
+  return (slot) => {
+    const owner = masters.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
+    if (!owner) throw new Error(`no master serves slot ${slot}`);
+    return owner.port;
+  };
+}
+
+test('in a 16-shard index, every script call and every command inside it touches one slot, on the master serving it', async () => {
+  const { prefix, lsh } = await setUp(16);
+  const vectors = randomVectors(200, 'c');
+  const ownerOf = await slotOwners();
+  const seen = await monitored(async () => {
+    await lsh.index(vectors.map((vector, id) => ({ id, vector }))); // 5 batches of 40, each split over the shards
+    await lsh.index(vectors.slice(100, 140).map((vector, id) => ({ id, vector }))); // moves
+    await lsh.query(vectors[7], { topK: 5 });
+    await lsh.query(vectors[8], { rerank: false });
+    await lsh.similar(9, { rerank: false });
+    await lsh.inspect(10);
+    await lsh.delete([1, 2, 3, 999]);
+    await lsh.describe();
+    await lsh.stats();
+    await lsh.verify();
+    await lsh.clear();
+  });
+
+  // Each master's MONITOR shows a script call, then the commands it ran (source "lua").
+  const calls: { port: number; slots: Set<number>; inside: number }[] = [];
+  const current = new Map<number, (typeof calls)[number]>();
+  for (const entry of seen) {
+    if (/^EVAL(SHA)?$/i.test(entry.args[0])) {
+      const call = { port: entry.port, slots: new Set(commandKeys(entry.args).map((k) => calculateSlot(k))), inside: 0 };
+      calls.push(call);
+      current.set(entry.port, call);
+    } else if (entry.source === 'lua') {
+      const call = current.get(entry.port);
+      if (!call) throw new Error(`a command from Lua on ${entry.port} before any script call: ${entry.args.join(' ')}`);
+      for (const key of commandKeys(entry.args)) call.slots.add(calculateSlot(key));
+      call.inside++;
+    } else {
+      current.delete(entry.port);
+      // A command lshrs sends itself (stats, verify, inspect, clear): one slot, on its master.
+      const keys = commandKeys(entry.args);
+      const slots = [...new Set(keys.map((k) => calculateSlot(k)))];
+      if (keys.length > 0) expect({ args: entry.args.slice(0, 2), slots: slots.length, port: entry.port }).toEqual({ args: entry.args.slice(0, 2), slots: 1, port: ownerOf(slots[0]) });
+    }
+  }
+  // Writes: 17 preparing calls (the root and the 16 shards), then one per shard a batch touches;
+  // queries: one per shard.
+  expect(calls.length).toBeGreaterThan(17 + 5 + 16 * 2);
+  for (const call of calls) {
+    expect(call.slots.size).toBe(1);
+    expect(ownerOf([...call.slots][0])).toBe(call.port);
+  }
+  expect(calls.reduce((n, c) => n + c.inside, 0)).toBeGreaterThan(200);
+  // The shards' calls went to all three masters; the index's keys are gone.
+  expect(new Set(calls.map((c) => c.port)).size).toBe(3);
+  expect(await keysOf(client, prefix)).toEqual([]);
+});
+
+test('a 16-shard index spreads its keys over the three masters within 20% of even', async () => {
+  const { prefix, lsh } = await setUp(16);
+  const next = gaussianStream('spread');
+  const items = Array.from({ length: 3000 }, (_, id) => ({ id, vector: Array.from({ length: DIM }, next) }));
+  const big = new LSHRS({ redis: client, dim: DIM, prefix: `${prefix}_big`, shards: 16 }); // default 16 bands x 8 rows
+  await Promise.all([lsh.index(items), big.index(items)]);
+  for (const index of [lsh, big]) {
+    const counts: number[] = [];
+    for (const port of await masterPorts()) {
+      let keys = 0;
+      for (const pattern of [`\\{${index.prefix}\\}:*`, `\\{${index.prefix}#*\\}:*`]) {
+        let cursor = '0';
+        do {
+          const [next, found] = (await cluster.command(port, 'SCAN', cursor, 'MATCH', pattern, 'COUNT', 10000)) as [string, string[]];
+          cursor = next;
+          keys += found.length;
+        } while (cursor !== '0');
+      }
+      counts.push(keys);
+    }
+    const even = counts.reduce((a, b) => a + b, 0) / 3;
+    process.stderr.write(`[slots] ${index.prefix}: keys per master ${counts.join(', ')} (even ${even.toFixed(0)})\n`);
+    for (const count of counts) expect(Math.abs(count - even) / even).toBeLessThanOrEqual(0.2);
+    // stats counts the same keys per node.
+    expect((await index.stats()).nodes.map((n) => n.keys).sort()).toEqual([...counts].sort());
+  }
+  await Promise.all([lsh.clear(), big.clear()]);
 });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { LSHRS, LshrsError, PostgresVectorStore, type BuildProgress } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { float32ToLE } from '../../src/stores/float32';
+import { indexLayout } from '../../src/redis/keys';
 import { consistencyProblems, indexContent } from '../support/inspect-redis';
 import { newPool, newRedis, uniqueName } from '../support/servers';
 
@@ -34,8 +35,8 @@ afterAll(async () => {
   await pool.end();
 });
 
-const handle = (prefix: string, batchSize = 100) =>
-  new LSHRS({ redis, dim: DIM, prefix, batchSize, store: new PostgresVectorStore({ pool, table }) });
+const handle = (prefix: string, batchSize = 100, shards = 1) =>
+  new LSHRS({ redis, dim: DIM, prefix, batchSize, shards, store: new PostgresVectorStore({ pool, table }) });
 
 test('index() with no items builds from the whole store, reporting progress', async () => {
   const prefix = uniqueName('full');
@@ -82,6 +83,62 @@ test('an aborted build resumes from its recorded position and ends identical to 
   expect(await indexContent(redis, prefix)).toEqual(await indexContent(redis, reference));
   // Resuming a finished build finds nothing left to do.
   expect(await handle(prefix).index(undefined, { resume: true })).toEqual({ added: 0, moved: 0, unchanged: 0 });
+});
+
+test('an aborted sharded build resumes from the position in {prefix}:meta to an index identical to an uninterrupted one', async () => {
+  const reference = uniqueName('sharded_reference');
+  await handle(reference, 100, 16).index();
+  expect(await redis.hmget(`{${reference}}:meta`, 'buildCursor', 'buildState')).toEqual([String(ROWS), 'done']);
+
+  const prefix = uniqueName('sharded_resumed');
+  const controller = new AbortController();
+  const aborted = handle(prefix, 100, 16).index(undefined, {
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.done === 300) controller.abort();
+    },
+  });
+  await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+  // Every part of the batch in flight landed, then its position: the ids are exactly those up to it.
+  const cursor = Number(await redis.hget(`{${prefix}}:meta`, 'buildCursor'));
+  expect(cursor).toBeGreaterThanOrEqual(300);
+  expect(cursor).toBeLessThan(ROWS);
+  expect((await handle(prefix, 100, 16).describe()).ids).toBe(cursor);
+
+  expect(await handle(prefix, 100, 16).index(undefined, { resume: true })).toEqual({ added: ROWS - cursor, moved: 0, unchanged: 0 });
+  expect(await indexContent(redis, prefix)).toEqual(await indexContent(redis, reference));
+  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+});
+
+test('a sharded batch whose part fails on one shard leaves the position before it, and resume redoes it', async () => {
+  const reference = uniqueName('parts_reference');
+  await handle(reference, 100, 16).index();
+
+  const prefix = uniqueName('parts');
+  const shard5 = indexLayout(prefix, 16).shards[5].meta;
+  // Once 300 rows have landed, shard 5 refuses writes (its meta names other parameters): the next
+  // batch's other parts land, its part on shard 5 does not. The HSET goes first on the connection
+  // the build writes through, so it lands before that batch.
+  let fingerprint: string | null = null;
+  const err = await handle(prefix, 100, 16)
+    .index(undefined, {
+      onProgress: (p) => {
+        if (p.done !== 300) return;
+        void redis.hget(shard5, 'fingerprint').then((f) => (fingerprint = f));
+        void redis.hset(shard5, 'fingerprint', 'planted');
+      },
+    })
+    .catch((e: unknown) => e);
+  expect(err).toMatchObject({ code: 'PARAMS_MISMATCH' });
+  expect(await redis.hget(`{${prefix}}:meta`, 'buildCursor')).toBe('300');
+  const landed = (await handle(prefix, 100, 16).describe()).shardIds;
+  const beyond = landed.reduce((a, b) => a + b, 0) - 300;
+  expect(beyond).toBeGreaterThan(0); // parts of the failed batch that landed: ahead of the position
+  expect(beyond).toBeLessThan(100);
+
+  await redis.hset(shard5, 'fingerprint', String(fingerprint));
+  expect(await handle(prefix, 100, 16).index(undefined, { resume: true })).toEqual({ added: ROWS - 300 - beyond, moved: 0, unchanged: beyond });
+  expect(await indexContent(redis, prefix)).toEqual(await indexContent(redis, reference));
 });
 
 test('rows added to the table after a build are picked up by a resume', async () => {

@@ -1,13 +1,14 @@
 /*
  * The core's integration suite, run against one Redis (core.test.ts) and against a Redis Cluster
- * (test/cluster/core.test.ts) through the same public API: only the client differs.
+ * (test/cluster/core.test.ts) through the same public API, each with indexes of one shard and of
+ * 16: only the client and the `shards` option differ.
  */
 import calculateSlot from 'cluster-key-slot';
 import type pg from 'pg';
 import { LSHRS, LshrsError, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import type { RedisClient } from '../../src/redis/connection';
-import { consistencyProblems, flushScripts, keysHolding, keysOf, snapshot } from '../support/inspect-redis';
+import { consistencyProblems, flushScripts, keysHolding, keysOf, mastersOf, snapshot, tagOf } from '../support/inspect-redis';
 import { newPool, uniqueName } from '../support/servers';
 
 export interface CoreTarget {
@@ -30,8 +31,11 @@ function near(v: number[], seed: string): number[] {
   return v.map((x) => x + 0.1 * next());
 }
 
-/** Registers the whole suite in the calling test file; `target` gives the clients. */
-export function coreSuite(target: CoreTarget): void {
+/**
+ * Registers the whole suite in the calling test file; `target` gives the clients, and every index
+ * the suite creates has `shards` shards.
+ */
+export function coreSuite(target: CoreTarget, shards = 1): void {
   let redis: RedisClient;
   let pool: pg.Pool;
 
@@ -49,7 +53,7 @@ export function coreSuite(target: CoreTarget): void {
     const prefix = uniqueName('core');
     await PostgresVectorStore.createTable(pool, { table: prefix });
     const store = new PostgresVectorStore({ pool, table: prefix });
-    const lsh = new LSHRS({ redis, dim: DIM, prefix, store, numBands: 8, rowsPerBand: 4, ...options });
+    const lsh = new LSHRS({ redis, dim: DIM, prefix, store, numBands: 8, rowsPerBand: 4, shards, ...options });
     return { prefix, store, lsh };
   }
 
@@ -80,7 +84,7 @@ export function coreSuite(target: CoreTarget): void {
     test('string ids come back as strings, integer ids as numbers', async () => {
       const prefix = uniqueName('strids');
       await PostgresVectorStore.createTable(pool, { table: prefix, idType: 'text' });
-      const lsh = new LSHRS({ redis, dim: DIM, prefix, store: new PostgresVectorStore({ pool, table: prefix }) });
+      const lsh = new LSHRS({ redis, dim: DIM, prefix, shards, store: new PostgresVectorStore({ pool, table: prefix }) });
       const [v] = randomVectors(1, 'c');
       await lsh.ingest('doc-7', v, 'seven');
       const [hit] = await lsh.query(v);
@@ -92,7 +96,7 @@ export function coreSuite(target: CoreTarget): void {
     test('rerank: false ranks by collisions without touching the store', async () => {
       const vectors = randomVectors(30, 'd');
       const prefix = uniqueName('norerank');
-      const lsh = new LSHRS({ redis, dim: DIM, prefix, numBands: 8, rowsPerBand: 4 });
+      const lsh = new LSHRS({ redis, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, shards });
       await lsh.index(vectors.map((vector, id) => ({ id, vector })));
       const hits = await lsh.query(vectors[3], { rerank: false, topK: 5, rerankCandidates: 0 });
       expect(hits[0]).toEqual({ id: 3, score: 1, collisions: 8 });
@@ -240,7 +244,7 @@ export function coreSuite(target: CoreTarget): void {
       const [v] = randomVectors(1, 'n');
       await lsh.ingest(1, v);
       const before = await snapshot(redis, prefix);
-      const otherSeed = new LSHRS({ redis, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, seed: 7 });
+      const otherSeed = new LSHRS({ redis, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, shards, seed: 7 });
       await expect(otherSeed.ingest(2, v)).rejects.toMatchObject({ code: 'PARAMS_MISMATCH' });
       await expect(otherSeed.query(v, { rerank: false })).rejects.toThrow(/seed 42 in Redis, 7 here/);
       const otherShape = new LSHRS({ redis, dim: DIM + 1, prefix });
@@ -249,22 +253,43 @@ export function coreSuite(target: CoreTarget): void {
       expect(await snapshot(redis, prefix)).toEqual(before);
     });
 
+    test('a handle with another shard count is refused, naming it, and changes nothing', async () => {
+      const { lsh, prefix } = await setUp();
+      const vectors = randomVectors(20, 'n2');
+      await lsh.index(vectors.map((vector, id) => ({ id, vector })));
+      const before = await snapshot(redis, prefix);
+      for (const other of [1, 4, 16].filter((n) => n !== shards)) {
+        const wrong = new LSHRS({ redis, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, shards: other });
+        const named = new RegExp(`shards ${shards} in Redis, ${other} here`);
+        await expect(wrong.ingest(100, vectors[0])).rejects.toThrow(named);
+        await expect(wrong.index(vectors.map((vector, id) => ({ id: id + 200, vector })))).rejects.toMatchObject({ code: 'PARAMS_MISMATCH' });
+        await expect(wrong.query(vectors[1], { rerank: false })).rejects.toThrow(named);
+        await expect(wrong.delete([1, 2])).rejects.toMatchObject({ code: 'PARAMS_MISMATCH' });
+        await expect(wrong.stats()).rejects.toThrow(named);
+      }
+      expect(await snapshot(redis, prefix)).toEqual(before);
+      await expect(LSHRS.open({ redis, prefix })).resolves.toMatchObject({ shape: expect.objectContaining({ shards }) });
+    });
+
     test('options are validated when constructing', () => {
       expect(() => new LSHRS({ redis, dim: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
       expect(() => new LSHRS({ redis, dim: 8, prefix: 'a{b}' })).toThrow(/prefix/);
       expect(() => new LSHRS({ redis, dim: 8, batchSize: 0 })).toThrow(/batchSize/);
+      expect(() => new LSHRS({ redis, dim: 8, shards: 0 })).toThrow(/shards must be an integer from 1 to 256/);
+      expect(() => new LSHRS({ redis, dim: 8, shards: 1.5 })).toThrow(/shards/);
+      expect(() => new LSHRS({ redis, dim: 8, waitForReplicas: { replicas: 1, timeoutMs: 0 } })).toThrow(/waitForReplicas/);
       expect(() => new LSHRS({ redis, dim: 8, fetchVectors: async () => [], store: { fetch: async () => [] } })).toThrow(/either/);
     });
 
     test('a dead Redis gives an error, not a hang', async () => {
-      const lsh = new LSHRS({ redis: 'redis://127.0.0.1:1', dim: DIM, prefix: uniqueName('dead') });
+      const lsh = new LSHRS({ redis: 'redis://127.0.0.1:1', dim: DIM, prefix: uniqueName('dead'), shards });
       await expect(lsh.query(randomVectors(1, 'o')[0], { rerank: false })).rejects.toThrow(/ECONNREFUSED|max retries|Connection is closed/i);
       await lsh.close().catch(() => undefined);
     });
   });
 
   describe('keys, stats, clear, saved state', () => {
-    test('keys follow the documented schema and share one hash tag', async () => {
+    if (shards === 1) test('keys follow the documented schema and share one hash tag', async () => {
       const { lsh, prefix } = await setUp();
       await lsh.ingest(70000, randomVectors(1, 'p')[0]);
       const keys = await keysOf(redis, prefix);
@@ -273,20 +298,83 @@ export function coreSuite(target: CoreTarget): void {
       expect(keys.filter((k) => /:b:\d+:\d+$/.test(k))).toHaveLength(8);
       const meta = await redis.hgetall(`{${prefix}}:meta`);
       expect(meta).toMatchObject({ schema: '1', dim: String(DIM), seed: '42', bands: '8', rows: '4', reversePages: '65536', idType: 'int', ids: '1' });
+      expect(meta.shards).toBeUndefined(); // a one-shard index's meta is as it was before shards existed
       // Redis Cluster hashes only the part inside the first braces: every key lands in one slot.
       expect(new Set(keys.map((k) => calculateSlot(k))).size).toBe(1);
       expect(keys.length).toBeGreaterThan(2);
     });
 
+    if (shards > 1) test('a sharded index keeps its parameters at {prefix}:meta and each shard under its own tag', async () => {
+      const { lsh, prefix } = await setUp();
+      await lsh.ingest(70000, randomVectors(1, 'p')[0]);
+      const keys = await keysOf(redis, prefix);
+      const root = await redis.hgetall(`{${prefix}}:meta`);
+      expect(root).toMatchObject({ schema: '1', dim: String(DIM), bands: '8', rows: '4', shards: String(shards), idType: 'int', ids: '0' });
+      // Every shard's meta exists from the first write on, with the same parameters.
+      const metas = keys.filter((k) => k.endsWith(':meta') && k !== `{${prefix}}:meta`);
+      expect(metas).toHaveLength(shards);
+      for (const meta of metas) {
+        expect(meta).toMatch(new RegExp(`^\\{${prefix}#\\d+\\.\\d+\\}:meta$`));
+        expect(await redis.hget(meta, 'fingerprint')).toBe(root.fingerprint);
+      }
+      // The one id sits in one shard: its 8 buckets and its reverse record share that shard's tag.
+      const holding = await keysHolding(redis, prefix, '70000');
+      expect(holding).toHaveLength(9);
+      const [tag] = new Set(holding.map(tagOf));
+      expect(new Set(holding.map(tagOf)).size).toBe(1);
+      expect(holding).toContain(`${tag}:r:${70000 % 65536}`);
+      expect(Number(await redis.hget(`${tag}:meta`, 'ids'))).toBe(1);
+      // Each tag is one slot; the shards' slots are all different.
+      const slotsByTag = new Map<string, Set<number>>();
+      for (const key of keys) {
+        const slots = slotsByTag.get(tagOf(key)) ?? new Set<number>();
+        slots.add(calculateSlot(key));
+        slotsByTag.set(tagOf(key), slots);
+      }
+      expect([...slotsByTag.values()].every((slots) => slots.size === 1)).toBe(true);
+      expect(new Set([...slotsByTag.values()].map((slots) => [...slots][0])).size).toBe(shards + 1);
+      expect((await lsh.describe()).shardIds.filter((n) => n === 1)).toHaveLength(1);
+    });
+
+    if (shards > 1) test('candidates are ranked as an index of one shard ranks them: stage 1 exactly, stage 2 at least as close', async () => {
+      const { lsh } = await setUp({ numBands: 6, rowsPerBand: 2 }); // coarse buckets: many ties
+      const single = new LSHRS({ redis, dim: DIM, prefix: uniqueName('single'), numBands: 6, rowsPerBand: 2 });
+      const vectors = randomVectors(300, 'w');
+      const items = vectors.map((vector, id) => ({ id, vector }));
+      await Promise.all([lsh.index(items), single.index(items)]);
+      for (const q of [0, 5, 77]) {
+        for (const maxCandidates of [1, 10, 37, 1000]) {
+          // Stage 1 alone: the same list, ties and cut included.
+          const stage1 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 0 };
+          expect(await lsh.query(vectors[q], stage1)).toEqual(await single.query(vectors[q], stage1));
+          // Stage 2: each shard ranks about twice its share of the pool, so the sharded pool holds the
+          // one-index pool: as many candidates, each at least as close (the score is the cosine the
+          // Hamming distance implies), and the very same list once the pool holds every candidate.
+          const stage2 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 20 };
+          const [mine, theirs] = [await lsh.query(vectors[q], stage2), await single.query(vectors[q], stage2)];
+          expect(mine).toHaveLength(theirs.length);
+          mine.forEach((hit, i) => expect(hit.score).toBeGreaterThanOrEqual(theirs[i].score - 1e-12));
+          if (maxCandidates === 1000) expect(mine).toEqual(theirs);
+        }
+      }
+      await single.clear();
+    });
+
     test('stats reports parameters, counts and bytes', async () => {
-      const { lsh } = await setUp();
+      const { lsh, prefix } = await setUp();
       await lsh.index(randomVectors(100, 'q').map((vector, id) => ({ id, vector })));
       const stats = await lsh.stats();
-      expect(stats).toMatchObject({ dim: DIM, seed: 42, bands: 8, rows: 4, ids: 100, idType: 'int', reversePagesUsed: 100 });
+      expect(stats).toMatchObject({ dim: DIM, seed: 42, bands: 8, rows: 4, shards, ids: 100, idType: 'int', reversePagesUsed: 100 });
       expect(stats.buckets).toBeGreaterThan(8);
-      expect(stats.buckets).toBeLessThanOrEqual(8 * 16);
+      expect(stats.buckets).toBeLessThanOrEqual(8 * 16 * shards);
+      expect(stats.shardIds).toHaveLength(shards);
+      expect(stats.shardIds.reduce((a, b) => a + b, 0)).toBe(100);
       expect(stats.redisBytes).toBeGreaterThan(0);
       expect(stats.bytesPerId).toBeCloseTo(stats.redisBytes / 100, 6);
+      // Every data node is listed, and together they hold every key and byte.
+      expect(stats.nodes).toHaveLength((await mastersOf(redis)).length);
+      expect(stats.nodes.reduce((sum, n) => sum + n.bytes, 0)).toBe(stats.redisBytes);
+      expect(stats.nodes.reduce((sum, n) => sum + n.keys, 0)).toBe((await keysOf(redis, prefix)).length);
     });
 
     test('clear removes every key of the index and nothing else', async () => {
@@ -318,13 +406,13 @@ export function coreSuite(target: CoreTarget): void {
       const vectors = randomVectors(20, 's');
       await lsh.index(vectors.map((vector, id) => ({ id, vector })));
       const json = JSON.stringify(lsh);
-      expect(JSON.parse(json)).toEqual({ lshrs: 1, prefix, dim: DIM, seed: 'words', bands: 6, rows: 5, reversePages: 65536 });
+      expect(JSON.parse(json)).toEqual({ lshrs: 1, prefix, dim: DIM, seed: 'words', bands: 6, rows: 5, reversePages: 65536, shards });
       const again = LSHRS.fromJSON(json, { redis, store });
       expect(await again.query(vectors[11], { topK: 1 })).toEqual(await lsh.query(vectors[11], { topK: 1 }));
     });
 
     (target.url ? test : test.skip)('close quits a Redis opened from a URL', async () => {
-      const owned = new LSHRS({ redis: target.url!(), dim: DIM, prefix: uniqueName('close') });
+      const owned = new LSHRS({ redis: target.url!(), dim: DIM, prefix: uniqueName('close'), shards });
       await owned.ingest(1, randomVectors(1, 't')[0]);
       await owned.close();
       await expect(owned.query(randomVectors(1, 't')[0], { rerank: false })).rejects.toThrow(/closed/i);
@@ -354,7 +442,7 @@ export function coreSuite(target: CoreTarget): void {
       const prefix = uniqueName('concurrent');
       const clients = Array.from({ length: 4 }, () => target.connect());
       const vectors = randomVectors(400, 'v');
-      const handles = clients.map((client) => new LSHRS({ redis: client, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, batchSize: 25 }));
+      const handles = clients.map((client) => new LSHRS({ redis: client, dim: DIM, prefix, numBands: 8, rowsPerBand: 4, batchSize: 25, shards }));
       await Promise.all(
         handles.map(async (lsh, c) => {
           for (let round = 0; round < 3; round++) {

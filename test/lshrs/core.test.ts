@@ -1,4 +1,6 @@
 import { newRedis, redisUrl } from '../support/servers';
 import { coreSuite } from './core-suite';
 
-coreSuite({ connect: newRedis, url: redisUrl });
+describe.each([1, 16])('one Redis, indexes of %i shard(s)', (shards) => {
+  coreSuite({ connect: newRedis, url: redisUrl }, shards);
+});
