@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { consistencyProblems } from '../support/inspect-redis';
-import { newPool, newRedis, uniqueName } from '../support/servers';
+import { uniqueName, useConnections } from '../support/servers';
 import { loadSharedSet, row, SHARED_DIM } from '../support/shared-data';
 
 // The real set: 13,400 Wikipedia sentences (USE-lite, 512-d) with exact top-100 ground truth.
@@ -11,15 +11,7 @@ const QUERIES = 300;
 let redis: Redis;
 let pool: pg.Pool;
 
-beforeAll(() => {
-  redis = newRedis();
-  pool = newPool();
-});
-
-afterAll(async () => {
-  await redis.quit();
-  await pool.end();
-});
+useConnections((c) => ({ redis, pool } = c));
 
 test('the real embedding set, indexed from a batch into Postgres and Redis, is searchable with recall', async () => {
   const data = loadSharedSet();

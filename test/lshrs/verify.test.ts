@@ -3,22 +3,14 @@ import type pg from 'pg';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { consistencyProblems } from '../support/inspect-redis';
-import { newPool, newRedis, uniqueName } from '../support/servers';
+import { uniqueName, useConnections } from '../support/servers';
 
 const DIM = 16;
 
 let redis: Redis;
 let pool: pg.Pool;
 
-beforeAll(() => {
-  redis = newRedis();
-  pool = newPool();
-});
-
-afterAll(async () => {
-  await redis.quit();
-  await pool.end();
-});
+useConnections((c) => ({ redis, pool } = c));
 
 test('verify finds inconsistencies planted by hand, and --repair fixes them', async () => {
   const prefix = uniqueName('verify');

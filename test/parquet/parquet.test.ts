@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore, readParquet } from '../../src';
-import { newPool, newRedis, uniqueName } from '../support/servers';
+import { uniqueName, useConnections } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
 
 const DEMO = resolve(__dirname, '..', '..', 'data', 'demo.parquet');
@@ -13,15 +13,7 @@ const DEMO_QUERIES = resolve(__dirname, '..', '..', 'data', 'demo-queries.parque
 let redis: Redis;
 let pool: pg.Pool;
 
-beforeAll(() => {
-  redis = newRedis();
-  pool = newPool();
-});
-
-afterAll(async () => {
-  await redis.quit();
-  await pool.end();
-});
+useConnections((c) => ({ redis, pool } = c));
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

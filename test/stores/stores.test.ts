@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore, RedisVectorStore, type Id } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { databaseUrl, newPool, newRedis, uniqueName } from '../support/servers';
+import { databaseUrl, uniqueName, useConnections } from '../support/servers';
 
 const DIM = 16;
 const vectors = (() => {
@@ -13,15 +13,7 @@ const vectors = (() => {
 let redis: Redis;
 let pool: pg.Pool;
 
-beforeAll(() => {
-  redis = newRedis();
-  pool = newPool();
-});
-
-afterAll(async () => {
-  await redis.quit();
-  await pool.end();
-});
+useConnections((c) => ({ redis, pool } = c));
 
 describe('PostgresVectorStore', () => {
   test.each([

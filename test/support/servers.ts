@@ -25,3 +25,18 @@ export function uniqueName(label: string): string {
   counter += 1;
   return `t${process.pid}_${counter}_${label}`.replace(/[^A-Za-z0-9_]/g, '_');
 }
+
+/**
+ * A test file's host-style connections to the test servers: opened before its tests, closed after
+ * them (even after a failure), handed to `assign` so the file keeps plain `redis` / `pool` names.
+ */
+export function useConnections(assign: (connections: { redis: Redis; pool: pg.Pool }) => void): void {
+  let opened: { redis: Redis; pool: pg.Pool } | undefined;
+  beforeAll(() => {
+    opened = { redis: newRedis(), pool: newPool() };
+    assign(opened);
+  });
+  afterAll(async () => {
+    await Promise.allSettled([opened?.redis.quit(), opened?.pool.end()]);
+  });
+}
