@@ -3,7 +3,8 @@ query.lua: the candidates of one query. Every id that shares a band bucket with 
 counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
 between their whole signature (read from their reverse record) and the query's.
 KEYS[1]        the index's meta hash, <tag>:meta
-KEYS[2 .. b+1] the query's bucket in each band
+KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
+               per band holds a given id, so collisions still count bands)
 ARGV[1]        the caller's parameter fingerprint
 ARGV[2]        stage 1: how many candidates, best by collisions, go on
 ARGV[3]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
@@ -78,7 +79,8 @@ if closest <= 0 or #picked == 0 then
   return out
 end
 
--- Stage 2: Hamming distance of whole signatures, a byte at a time through a popcount table.
+-- Stage 2: Hamming distance of whole signatures. Per byte position, a table of the bits each byte
+-- value differs from the query's in: a candidate then costs one lookup per byte.
 local popcount = {}
 for v = 0, 255 do
   local n, x = 0, v
@@ -89,6 +91,13 @@ for v = 0, 255 do
   popcount[v] = n
 end
 local query = { string.byte(ARGV[4], 1, -1) }
+local width = #query
+local differ = {}
+for i = 1, width do
+  local row, q = {}, query[i]
+  for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
+  differ[i] = row
+end
 local tag, pages = ARGV[5], tonumber(ARGV[6])
 local distance = {}
 local ranked = {}
@@ -96,9 +105,9 @@ for j = 1, #picked do
   local id = picked[j]
   local sig = redis.call('HGET', tag .. ':r:' .. page_of(id, id_type, pages), id)
   if sig then
-    local bytes = { string.byte(sig, 1, -1) }
+    local bytes = { string.byte(sig, 1, width) }
     local d = 0
-    for i = 1, #query do d = d + popcount[bit.bxor(query[i], bytes[i])] end
+    for i = 1, width do d = d + differ[i][bytes[i]] end
     distance[id] = d
     ranked[#ranked + 1] = id
   end

@@ -1,4 +1,4 @@
-export { LSHRS } from './lshrs';
+export { LSHRS, defaultProbes, MAX_PROBES } from './lshrs';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
 export type { BuildProgress } from './build/pipeline';
 export type { InspectResult, IndexDescription } from './lshrs';
@@ -26,6 +26,9 @@ export {
 export type { BandParams, OptimalParamsOptions } from './params/scurve';
 export { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 export { bandValues } from './hashing/signatures';
+export { probeSequence, projections } from './hashing/probes';
+export { sizedRows, SIZED_BANDS } from './params/shape';
+export type { Probe } from './hashing/probes';
 export { readParquet, countParquetRows } from './parquet/read';
 export { tuneCandidates, randomPairCollision } from './params/tune';
 export type { TuneCandidate, PairModel } from './params/tune';

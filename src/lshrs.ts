@@ -1,6 +1,7 @@
 import { LshrsError } from './errors';
 import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 import { bandValues, bytesPerBand, packSignature, unpackSignature } from './hashing/signatures';
+import { probeSequence, projections, type Probe } from './hashing/probes';
 import { commonIdType, decodeId, pageOf, type Id, type IdType } from './ids';
 import { fingerprint, mismatchError, resolveShape, shapeFields, type IndexShape, type ShapeOptions } from './params/shape';
 import { closeRedis, openRedis, type RedisClient } from './redis/connection';
@@ -49,6 +50,13 @@ export interface LSHRSOptions extends ShapeOptions {
   rowsPerBand?: number;
   /** Cosine at which the planner balances false positives and false negatives. @defaultValue 0.5 */
   threshold?: number;
+  /**
+   * Ids the index is planned for. With no bands and rows given, the index gets 16 bands of
+   * `sizedRows(expectedSize)` rows (buckets of 64 ids or fewer on average; 8 rows up to 16,384 ids,
+   * 14 at 1M, 17 at 6.4M), and queries read `defaultProbes(rows)` buckets per band. Fixed for the
+   * life of the index, as the rows are. @defaultValue none: the numPerm/threshold planner (16 x 8)
+   */
+  expectedSize?: number;
   /** Hashes the reverse records are spread over (in each shard); fixed for the life of the index. @defaultValue 65536 */
   reversePages?: number;
   /**
@@ -71,6 +79,12 @@ export interface LSHRSOptions extends ShapeOptions {
   maxCandidates?: number;
   /** Stage 2: of those, how many are fetched and reranked, closest by Hamming distance (0: skip). @defaultValue 500 */
   rerankCandidates?: number;
+  /**
+   * Multi-probe: buckets a query reads per band on average, its own and the ones a few bit flips
+   * away (the flips it is least sure of first, over all bands together); 1 reads its own only.
+   * @defaultValue defaultProbes(rows): 2 at 8 rows per band, doubling with every row beyond 9, at most 64
+   */
+  probes?: number;
 }
 
 /** One item to index. */
@@ -105,6 +119,8 @@ export interface QueryOptions {
    * signature (computed in the same script call); 0 skips stage 2. @defaultValue the index's rerankCandidates
    */
   rerankCandidates?: number;
+  /** Buckets read per band on average (see LSHRSOptions.probes). @defaultValue the index's probes */
+  probes?: number;
 }
 
 export interface IndexResult {
@@ -171,7 +187,7 @@ export interface SavedState {
   shards: number;
 }
 
-export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'waitForReplicas'>;
+export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'>;
 
 interface PreparedBatch {
   idType: IdType;
@@ -187,6 +203,21 @@ interface PreparedBatch {
 interface HashedBatch {
   batch: PreparedBatch;
   entries: InsertEntry[];
+}
+
+/** Most buckets a query may read per band on average. */
+export const MAX_PROBES = 1024;
+
+/**
+ * Probes per band for an index of `rows` rows per band: longer bands make smaller buckets that a
+ * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md).
+ */
+export function defaultProbes(rows: number): number {
+  return Math.min(64, Math.max(2, 2 ** (rows - 9)));
+}
+
+function baseProbes(values: ArrayLike<number>): Probe[] {
+  return Array.from(values, (value, band) => ({ band, value }));
 }
 
 const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 4000, rerankCandidates: 500, topK: 10, topP: 1 } as const;
@@ -208,6 +239,7 @@ export class LSHRS {
   readonly batchSize: number;
   readonly maxCandidates: number;
   readonly rerankCandidates: number;
+  readonly probes: number;
   private readonly redis: RedisClient;
   private ownsRedis: boolean;
   private readonly store?: VectorStore;
@@ -239,6 +271,7 @@ export class LSHRS {
     this.batchSize = intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000);
     this.maxCandidates = intOption('maxCandidates', options.maxCandidates ?? DEFAULTS.maxCandidates, 1, 1_000_000);
     this.rerankCandidates = intOption('rerankCandidates', options.rerankCandidates ?? DEFAULTS.rerankCandidates, 0, 1_000_000);
+    this.probes = intOption('probes', options.probes ?? defaultProbes(this.shape.rows), 1, MAX_PROBES);
     this.store = options.store ?? (options.fetchVectors ? callbackStore(options.fetchVectors) : undefined);
     this.planes = hyperplanes(this.shape.dim, this.shape.bands * this.shape.rows, this.shape.seed);
     this.metaFields = shapeFields(this.shape, planesFingerprint(this.planes));
@@ -409,8 +442,16 @@ export class LSHRS {
   async query(vector: VectorLike, options: QueryOptions = {}): Promise<Hit[]> {
     const plan = this.queryPlan(options);
     const q = toFloat32(vector, this.shape.dim, 'query');
+    return this.searchVector(q, plan);
+  }
+
+  /** Hashes a query vector, lists the buckets it probes, and searches them. */
+  private searchVector(q: Float32Array, plan: ReturnType<LSHRS['queryPlan']>): Promise<Hit[]> {
     const values = bandValues(q, 1, this.planes, this.shape);
-    return this.search(values, packSignature(values, 0, this.shape.bands, this.shape.rows), q, plan);
+    const { bands, rows } = this.shape;
+    const probes =
+      plan.probes > 1 ? probeSequence(values, projections(q, this.planes, this.shape.dim), bands, rows, plan.probes) : baseProbes(values);
+    return this.search(probes, packSignature(values, 0, bands, rows), q, plan);
   }
 
   /**
@@ -426,13 +467,13 @@ export class LSHRS {
       const row = [...(await (this.store as VectorStore).fetch([id]))].find((r) => String(r.id) === String(id));
       if (!row) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} has no row in the store`);
       const q = toFloat32(row.vector, this.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
-      const values = bandValues(q, 1, this.planes, this.shape);
-      hits = await this.search(values, packSignature(values, 0, this.shape.bands, this.shape.rows), q, wider);
+      hits = await this.searchVector(q, wider);
     } else {
       const reverseKey = this.layout.shards[this.layout.shardOf(id)].reverse(pageOf(id, this.shape.reversePages));
       const signature = await this.redis.hgetBuffer(reverseKey, String(id));
       if (!signature) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
-      hits = await this.search(unpackSignature(signature, this.shape.bands, this.shape.rows), signature, null, wider);
+      // No vector, no projections: only the id's own buckets are read.
+      hits = await this.search(baseProbes(unpackSignature(signature, this.shape.bands, this.shape.rows)), signature, null, wider);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -445,21 +486,22 @@ export class LSHRS {
     }
     const limit = intOption('maxCandidates', options.maxCandidates ?? this.maxCandidates, 1, 1_000_000);
     const closest = intOption('rerankCandidates', options.rerankCandidates ?? this.rerankCandidates, 0, 1_000_000);
+    const probes = intOption('probes', options.probes ?? this.probes, 1, MAX_PROBES);
     const rerank = options.rerank ?? true;
     if (rerank && !this.store) {
       throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the collision ranking only');
     }
-    return { topK, topP, limit, closest, rerank };
+    return { topK, topP, limit, closest, rerank, probes };
   }
 
   /** One script call for the candidates, then (reranked) one store fetch and exact cosines. */
   private async search(
-    values: ArrayLike<number>,
+    probes: readonly Probe[],
     signature: Buffer,
     q: Float32Array | null,
     plan: ReturnType<LSHRS['queryPlan']>,
   ): Promise<Hit[]> {
-    const found = await this.candidates(values, signature, plan);
+    const found = await this.candidates(probes, signature, plan);
     if (!found.idType || found.ids.length === 0) return [];
     this.idType = found.idType;
     const ids = found.ids.map((raw) => decodeId(raw, found.idType as IdType));
@@ -480,9 +522,9 @@ export class LSHRS {
    * The query's candidates: one script call, or with shards one per shard, sent together, and
    * their lists merged (see shardBudget and mergeCandidates in redis/fanout.ts).
    */
-  private async candidates(values: ArrayLike<number>, signature: Buffer, plan: { limit: number; closest: number }): Promise<CandidateList> {
+  private async candidates(probes: readonly Probe[], signature: Buffer, plan: { limit: number; closest: number }): Promise<CandidateList> {
     const request = (keys: IndexKeys, limit: number, closest: number) => ({
-      bucketKeys: Array.from(values, (value, band) => keys.bucket(band, value)),
+      bucketKeys: probes.map((p) => keys.bucket(p.band, p.value)),
       signature,
       limit,
       closest,

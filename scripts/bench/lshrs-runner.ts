@@ -28,12 +28,22 @@ export interface Shape {
 export interface QuerySetting {
   rerankCandidates: number;
   topP: number;
+  /** Buckets read per band; undefined: the index's default for its rows. */
+  probes?: number;
+  /** Stage-1 candidates; undefined: the index's default (4000). */
+  maxCandidates?: number;
 }
 
 export const shapeLabel = (shape: Shape, resolved?: { bands: number; rows: number }) =>
   shape.bands === undefined ? `defaults (${resolved ? `${resolved.bands} x ${resolved.rows}` : 'planned'})` : `${shape.bands} x ${shape.rows}`;
 
-export const settingLabel = (s: QuerySetting) => `rerankCandidates ${s.rerankCandidates}${s.topP < 1 ? `, topP ${s.topP}` : ''}`;
+export const settingLabel = (s: QuerySetting) =>
+  [
+    `probes ${s.probes ?? 'default'}`,
+    ...(s.maxCandidates !== undefined ? [`maxCandidates ${s.maxCandidates}`] : []),
+    `rerankCandidates ${s.rerankCandidates}`,
+    ...(s.topP < 1 ? [`topP ${s.topP}`] : []),
+  ].join(', ');
 
 /** The data set's rows as a user streams them: `{ id, vector, text }`, one chunk in memory at a time. */
 export async function* datasetItems(data: Dataset): AsyncIterable<IndexItem> {
@@ -143,7 +153,9 @@ export interface BuiltIndex {
 export async function buildFromTable(data: Dataset, servers: Servers, table: string, prefix: string, shape: Shape, repeats: number): Promise<BuiltIndex> {
   const { redis, pool } = servers;
   const store = new TimedStore(new PostgresVectorStore({ pool, table, readOnly: true }));
-  const lsh = new LSHRS({ redis, dim: data.dim, prefix, store, numBands: shape.bands, rowsPerBand: shape.rows });
+  // lshrs' defaults for the size: what a user who states the corpus size gets.
+  const sizing = shape.bands === undefined ? { expectedSize: data.n } : { numBands: shape.bands, rowsPerBand: shape.rows };
+  const lsh = new LSHRS({ redis, dim: data.dim, prefix, store, ...sizing });
   const seconds: number[] = [];
   let before = 0;
   for (let r = 0; r < repeats; r++) {
@@ -209,7 +221,7 @@ export async function measureQueries(
 ): Promise<QueryFigures> {
   const { lsh, store } = index;
   const Q = data.queryCount;
-  const ask = { topK: 100, rerankCandidates: setting.rerankCandidates, topP: setting.topP };
+  const ask = { topK: 100, rerankCandidates: setting.rerankCandidates, topP: setting.topP, probes: setting.probes, maxCandidates: setting.maxCandidates };
   for (let q = 0; q < Math.min(options.warmup, Q); q++) await lsh.query(query(data, q), ask);
 
   const repeats: Percentiles[] = [];

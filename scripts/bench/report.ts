@@ -59,7 +59,7 @@ function summarySection(report: BenchReport): string {
   return [
     "## Summary: lshrs' defaults",
     '',
-    "Defaults as a user gets them (`new LSHRS({ redis, dim, store })`: the planner's bands x rows, maxCandidates 4000 by collisions, then rerankCandidates 500 by Hamming distance, topP 1), vectors in a PostgreSQL `bytea` column.",
+    "Defaults as a user gets them for the size (`new LSHRS({ redis, dim, store, expectedSize: n })`: 16 bands of sizedRows(n) rows, defaultProbes(rows) buckets read per band, maxCandidates 4000 by collisions, then rerankCandidates 500 by Hamming distance, topP 1), vectors in a PostgreSQL `bytea` column.",
     '',
     table(
       ['data set', 'shape', 'recall@1', 'recall@10', 'recall@100', 'p50 ms', 'p95 ms', 'p99 ms', 'QPS, 8 in flight', 'reranked / query', 'ingest vectors/s', 'build from table vectors/s', 'Redis bytes / id (INFO)', 'Redis bytes / id (stats)'],
@@ -128,7 +128,7 @@ function querySection(report: BenchReport): string {
 function sweepSection(report: BenchReport, svgName: (d: DatasetResult) => string): string {
   const parts = ['## Configurations: the recall@10 / p95 frontier', ''];
   parts.push(
-    `Each index shape is built from the table, then queried at each rerank budget (rerankCandidates: of the best 4000 candidates by collisions, those closest by Hamming distance of the whole signature are fetched and reranked). Sweep points are timed over ${report.options.sweepRepeats} pass(es) of all queries; the headline point (first shape, 500) over ${report.options.repeats}.`,
+    `Each index shape is built from the table, then queried at each setting: probes (buckets read per band, its own and the cheapest bit flips away), maxCandidates (stage 1: the best by collisions, 4000 unless given), rerankCandidates (stage 2: of those, the closest by Hamming distance of the whole signature are fetched and reranked). Sweep points are timed over ${report.options.sweepRepeats} pass(es) of all queries; the headline point (first shape, 500) over ${report.options.repeats}.`,
     '',
   );
   for (const d of report.datasets) {
@@ -136,7 +136,7 @@ function sweepSection(report: BenchReport, svgName: (d: DatasetResult) => string
     parts.push(
       table(
         ['shape', 'setting', 'recall@1', 'recall@10', 'recall@100', 'p50 ms', 'p95 ms', 'p99 ms', 'reranked / query (mean, max)'],
-        d.sweep.map((s) => [s.shape, `rerankCandidates ${s.setting.rerankCandidates}${s.setting.topP < 1 ? `, topP ${s.setting.topP}` : ''}`, f(s.recall.at1, 3), f(s.recall.at10, 3), f(s.recall.at100, 3), ms(s.latency.p50), ms(s.latency.p95), ms(s.latency.p99), `${int(s.reranked.mean)}, ${int(s.reranked.max)}`]),
+        d.sweep.map((s) => [s.shape, settingLabel(s.setting), f(s.recall.at1, 3), f(s.recall.at10, 3), f(s.recall.at100, 3), ms(s.latency.p50), ms(s.latency.p95), ms(s.latency.p99), `${int(s.reranked.mean)}, ${int(s.reranked.max)}`]),
       ),
       '',
       `![recall@10 against p95, ${d.data.label}](${svgName(d)})`,
@@ -176,7 +176,7 @@ function peersSection(report: BenchReport): string {
       table(
         ['peer', 'setting', 'recall@1', 'recall@10', 'p50 ms', 'p95 ms', 'p95 against lshrs', 'recall@10 delta', 'queries timed', 'note'],
         [
-          ['lshrs defaults', `${d.headline.shape}, rerankCandidates 500`, f(d.headline.recall.at1, 3), f(d.headline.recall.at10, 3), ms(d.headline.latency.p50), ms(d.headline.latency.p95), '(reference)', '0', int(d.data.queryCount), ''],
+          ['lshrs defaults', `${d.headline.shape}, ${settingLabel(d.headline.setting)}`, f(d.headline.recall.at1, 3), f(d.headline.recall.at10, 3), ms(d.headline.latency.p50), ms(d.headline.latency.p95), '(reference)', '0', int(d.data.queryCount), ''],
           ...d.peers.flatMap((p) => peerRows(d, p)),
         ],
       ),
@@ -234,7 +234,7 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
         kind: 'lshrs',
         points: d.sweep
           .filter((s) => s.shape === shape)
-          .map((s) => ({ p95: s.latency.p95, recall: s.recall.at10, note: settingLabel(s.setting), tag: `${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}` })),
+          .map((s) => ({ p95: s.latency.p95, recall: s.recall.at10, note: settingLabel(s.setting), tag: `${s.setting.probes ?? 'd'}p/${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}` })),
       });
     }
     for (const peer of d.peers.filter((p) => !p.skipped)) {

@@ -18,6 +18,7 @@ import {
   buildFromTable,
   ingest,
   measureQueries,
+  settingLabel,
   shapeLabel,
   type BuildFigures,
   type MemoryFigures,
@@ -35,6 +36,7 @@ import { measurePlacement, type PlacementFigures } from './placement';
 import { redisVersion } from './redis-memory';
 import { syntheticSet } from './synthetic';
 import { progress } from './timing';
+import { defaultProbes } from '../../src';
 
 export interface BenchOptions {
   /** A smoke run: a few hundred synthetic vectors, one repeat, no real set, no workers, no PGlite. */
@@ -59,6 +61,10 @@ export interface BenchOptions {
   candidates?: number[];
   /** topP values to sweep with each rerankCandidates. @defaultValue [1] */
   topPs?: number[];
+  /** Probes per band to sweep (0: the index's default for its rows). @defaultValue [1, 0, twice the default] */
+  probes?: number[];
+  /** maxCandidates values to sweep (0: the index's default). @defaultValue [0] */
+  maxCandidates?: number[];
   peers?: { exact?: boolean; hnsw?: boolean; pgvector?: boolean };
   /** pgvector in PGlite runs only on sets up to this size (its WASM build is slow). @defaultValue 20000 */
   pgvectorMax?: number;
@@ -118,6 +124,8 @@ function resolved(options: BenchOptions) {
     shapes: options.shapes ?? (tiny ? [{}, { bands: 32, rows: 4 }] : DEFAULT_SHAPES),
     candidates: options.candidates ?? (tiny ? [50, DEFAULT_RERANK_CANDIDATES] : DEFAULT_CANDIDATES),
     topPs: options.topPs ?? [1],
+    probes: options.probes,
+    maxCandidates: options.maxCandidates ?? [0],
     peers: { exact: true, hnsw: true, pgvector: !tiny, ...options.peers },
     pgvectorMax: options.pgvectorMax ?? 20_000,
     hnswEfs: options.hnswEfs ?? (tiny ? [10, 40] : HNSW_DEFAULTS.efs),
@@ -130,6 +138,23 @@ function resolved(options: BenchOptions) {
 }
 
 type Resolved = ReturnType<typeof resolved>;
+
+const isDefaultSetting = (s: QuerySetting) =>
+  s.probes === undefined && s.maxCandidates === undefined && s.rerankCandidates === DEFAULT_RERANK_CANDIDATES && s.topP === 1;
+
+/** The sweep of one shape: every probes x maxCandidates x rerankCandidates x topP, the defaults first. */
+function querySettings(o: Resolved, rows: number): QuerySetting[] {
+  const probes = o.probes ?? [1, 0, 2 * defaultProbes(rows)];
+  const settings: QuerySetting[] = [];
+  for (const p of probes)
+    for (const m of o.maxCandidates)
+      for (const rerankCandidates of o.candidates)
+        for (const topP of o.topPs) {
+          settings.push({ rerankCandidates, topP, probes: p === 0 ? undefined : p, maxCandidates: m === 0 ? undefined : m });
+        }
+  const headline = { rerankCandidates: DEFAULT_RERANK_CANDIDATES, topP: 1 };
+  return [headline, ...settings.filter((s) => !isDefaultSetting(s))];
+}
 
 async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: string): Promise<DatasetResult> {
   progress(`${data.label}: ground truth`);
@@ -147,26 +172,24 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
   const hashing: HashingFigures[] = [];
   const sweep: DatasetResult['sweep'] = [];
   let headline: DatasetResult['headline'] | undefined;
-  const settings: QuerySetting[] = o.candidates.flatMap((rerankCandidates) => o.topPs.map((topP) => ({ rerankCandidates, topP })));
-  if (!settings.some((s) => s.rerankCandidates === DEFAULT_RERANK_CANDIDATES && s.topP === 1)) settings.unshift({ rerankCandidates: DEFAULT_RERANK_CANDIDATES, topP: 1 });
-
   for (const [i, shape] of o.shapes.entries()) {
     const isDefault = i === 0;
     const built = await buildFromTable(data, servers, loaded.table, `${prefix}-${i}`, shape, isDefault ? o.repeats : 1);
     const label = shapeLabel(shape, built);
+    const settings = querySettings(o, built.rows);
     builds.push({ label, bands: built.bands, rows: built.rows, build: built.build, memory: built.memory });
     if (!hashing.some((h) => h.bands * h.rows === built.bands * built.rows)) {
       hashing.push(await hashingThroughput(data, { bands: built.bands, rows: built.rows }, { vectors: o.tiny ? 200 : 5000, repeats: o.repeats, workers: o.workers && isDefault }));
     }
     for (const setting of settings) {
-      const headlinePoint = isDefault && setting.rerankCandidates === DEFAULT_RERANK_CANDIDATES && setting.topP === 1;
+      const headlinePoint = isDefault && isDefaultSetting(setting);
       const figures = await measureQueries(data, truth, built, setting, {
         repeats: headlinePoint ? o.repeats : o.sweepRepeats,
         warmup: Math.min(50, data.queryCount),
         concurrency: headlinePoint ? 8 : undefined,
         breakdown: headlinePoint,
       });
-      progress(`  ${label}, ${setting.rerankCandidates} candidates${setting.topP < 1 ? ` topP ${setting.topP}` : ''}: recall@10 ${figures.recall.at10.toFixed(3)}, p95 ${figures.latency.p95.toFixed(2)} ms`);
+      progress(`  ${label}, ${settingLabel(setting)}: recall@10 ${figures.recall.at10.toFixed(3)}, p95 ${figures.latency.p95.toFixed(2)} ms`);
       sweep.push({ ...figures, shape: label });
       if (headlinePoint) headline = { ...figures, shape: label };
     }

@@ -28,6 +28,8 @@ export interface ShapeOptions {
   threshold?: number;
   reversePages?: number;
   shards?: number;
+  /** Ids the index is planned for: with no bands and rows given, sets the rows per band (see sizedRows). */
+  expectedSize?: number;
 }
 
 export const SHAPE_DEFAULTS = {
@@ -52,6 +54,18 @@ function plannedParams(numPerm: number, threshold: number): { bands: number; row
   return plan;
 }
 
+/** Bands of an index planned for a size (`expectedSize`). */
+export const SIZED_BANDS = 16;
+
+/**
+ * Rows per band for an index of about `size` ids: buckets of 64 ids or fewer on average (at least 8
+ * rows). Small buckets keep what a query reads, and Redis' compact set encoding, within bounds as the
+ * corpus grows; multi-probe (defaultProbes) wins back the near neighbours that longer bands split.
+ */
+export function sizedRows(size: number): number {
+  return Math.min(MAX_ROWS_PER_BAND, Math.max(8, Math.ceil(Math.log2(size / 64))));
+}
+
 function positiveInt(name: string, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
     throw new LshrsError('BAD_OPTION', `${name} must be an integer from 1 to ${max}, got ${String(value)}`);
@@ -74,7 +88,10 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     const numPerm = positiveInt('numPerm', options.numPerm ?? SHAPE_DEFAULTS.numPerm, 4096);
     if (bands !== undefined) rows = Math.min(MAX_ROWS_PER_BAND, Math.floor(numPerm / positiveInt('numBands', bands, numPerm)));
     else if (rows !== undefined) bands = Math.floor(numPerm / positiveInt('rowsPerBand', rows, Math.min(numPerm, MAX_ROWS_PER_BAND)));
-    else ({ bands, rows } = plannedParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
+    else if (options.expectedSize !== undefined) {
+      bands = SIZED_BANDS;
+      rows = sizedRows(positiveInt('expectedSize', options.expectedSize, 2 ** 40));
+    } else ({ bands, rows } = plannedParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
   }
   return Object.freeze({
     dim,
