@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { LSHRS } from '../../src';
+import { LSHRS, bandValues, defaultProbes, hyperplanes, probeSequence, projections } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { newRedis, uniqueName } from '../support/servers';
 
@@ -62,5 +62,38 @@ describe('two-stage candidates', () => {
     const ids = [2 ** 53 - 1, 2 ** 40 + 12345, 4294967297, 999];
     await big.index(ids.map((id, i) => ({ id, vector: data[i] })));
     for (let i = 0; i < ids.length; i++) expect((await big.query(data[i], { rerank: false, topK: 1 }))[0]).toMatchObject({ id: ids[i], score: 1 });
+  });
+
+  test('with probes, the script reads every bucket the probe sequence lists: the candidates are exactly their union', async () => {
+    const prefix = uniqueName('probes');
+    const bands = 6;
+    const rows = 5;
+    const lsh = new LSHRS({ redis, dim: DIM, prefix, numBands: bands, rowsPerBand: rows });
+    const data = vectors(300, 'probes');
+    await lsh.index(data.map((vector, id) => ({ id, vector })));
+    const q = Float32Array.from(vectors(1, 'probe-query')[0]);
+    const planes = hyperplanes(DIM, bands * rows, 42);
+    const values = bandValues(q, 1, planes, { dim: DIM, bands, rows });
+    const all = { rerank: false, topK: 1000, maxCandidates: 1000, rerankCandidates: 0 };
+    let previous = 0;
+    for (const probes of [1, 3, 8]) {
+      const keys = probeSequence(values, projections(q, planes, DIM), bands, rows, probes).map((p) => `{${prefix}}:b:${p.band}:${p.value}`);
+      const members = new Set((await Promise.all(keys.map((key) => redis.smembers(key)))).flat());
+      const found = (await lsh.query(q, { ...all, probes })).map((h) => String(h.id));
+      expect(new Set(found)).toEqual(members);
+      expect(found.length).toBeGreaterThan(previous);
+      previous = found.length;
+    }
+  });
+
+  test('expectedSize sets rows per band (buckets of 64 ids or fewer on average) and the default probes follow the rows', () => {
+    const shape = (expectedSize: number) => new LSHRS({ redis, dim: DIM, prefix: uniqueName('sized'), expectedSize });
+    expect(shape(13_400).shape).toMatchObject({ bands: 16, rows: 8 });
+    expect(shape(1_000_000).shape).toMatchObject({ bands: 16, rows: 14 });
+    expect(shape(6_400_000).shape).toMatchObject({ bands: 16, rows: 17 });
+    expect(shape(1_000_000).probes).toBe(defaultProbes(14));
+    expect(new LSHRS({ redis, dim: DIM }).shape).toMatchObject({ bands: 16, rows: 8 });
+    for (const bad of [0, 1.5, 5000]) expect(() => new LSHRS({ redis, dim: DIM, probes: bad })).toThrow(/probes must be an integer from 1 to 1024/);
+    expect(() => new LSHRS({ redis, dim: DIM, expectedSize: -3 })).toThrow(/expectedSize must be an integer/);
   });
 });
