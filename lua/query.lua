@@ -15,7 +15,8 @@ ARGV[6]        reverse pages
 Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
 hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
-collisions, then id).
+collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
+they were found in (own buckets first, then probes cheapest first), not their ids.
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
 local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
@@ -59,12 +60,16 @@ else
   before = function(a, b) return a < b end
 end
 
+-- Stage 1 alone orders ties by id (so shards' lists merge exactly). Before stage 2, which orders
+-- what it keeps anyway, ties stay in the order they were found: KEYS lists the query's own buckets
+-- first and then the probes cheapest first, so an id found in a likelier bucket goes on first, and
+-- no group is sorted at all (sorting the group the limit cuts through dominated the script's time).
 local picked = {}
 for c = #KEYS - 1, 1, -1 do
   if #picked >= limit then break end
   local group = groups[c]
   if group then
-    table.sort(group, before)
+    if closest <= 0 then table.sort(group, before) end
     for j = 1, math.min(#group, limit - #picked) do picked[#picked + 1] = group[j] end
   end
 end
@@ -99,8 +104,9 @@ for i = 1, width do
   differ[i] = row
 end
 local tag, pages = ARGV[5], tonumber(ARGV[6])
-local distance = {}
-local ranked = {}
+-- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
+-- by collisions then id.
+local at_distance = {}
 for j = 1, #picked do
   local id = picked[j]
   local sig = redis.call('HGET', tag .. ':r:' .. page_of(id, id_type, pages), id)
@@ -108,19 +114,26 @@ for j = 1, #picked do
     local bytes = { string.byte(sig, 1, width) }
     local d = 0
     for i = 1, width do d = d + differ[i][bytes[i]] end
-    distance[id] = d
-    ranked[#ranked + 1] = id
+    local group = at_distance[d]
+    if group then group[#group + 1] = id else at_distance[d] = { id } end
   end
 end
-table.sort(ranked, function(a, b)
-  if distance[a] ~= distance[b] then return distance[a] < distance[b] end
+local by_collisions = function(a, b)
   if counts[a] ~= counts[b] then return counts[a] > counts[b] end
   return before(a, b)
-end)
-for j = 1, math.min(#ranked, closest) do
-  local id = ranked[j]
-  out[#out + 1] = id
-  out[#out + 1] = counts[id]
-  out[#out + 1] = distance[id]
+end
+local returned = 0
+for d = 0, width * 8 do
+  if returned >= closest then break end
+  local group = at_distance[d]
+  if group then
+    table.sort(group, by_collisions)
+    for j = 1, math.min(#group, closest - returned) do
+      out[#out + 1] = group[j]
+      out[#out + 1] = counts[group[j]]
+      out[#out + 1] = d
+    end
+    returned = math.min(returned + #group, closest)
+  end
 end
 return out

@@ -82,7 +82,7 @@ export interface LSHRSOptions extends ShapeOptions {
   /**
    * Multi-probe: buckets a query reads per band on average, its own and the ones a few bit flips
    * away (the flips it is least sure of first, over all bands together); 1 reads its own only.
-   * @defaultValue defaultProbes(rows): 2 at 8 rows per band, doubling with every row beyond 9, at most 64
+   * @defaultValue defaultProbes(rows): 2 at 8 rows per band (or fewer), doubling with every row more, at most 64
    */
   probes?: number;
 }
@@ -213,7 +213,7 @@ export const MAX_PROBES = 1024;
  * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md).
  */
 export function defaultProbes(rows: number): number {
-  return Math.min(64, Math.max(2, 2 ** (rows - 9)));
+  return Math.min(64, Math.max(2, 2 ** (rows - 7)));
 }
 
 function baseProbes(values: ArrayLike<number>): Probe[] {

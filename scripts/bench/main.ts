@@ -6,7 +6,7 @@
  * REDIS_URL / DATABASE_URL select servers; otherwise throwaway ones are started.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readSections, section } from '../lib/report-sections';
+import { readSections, section, withSection } from '../lib/report-sections';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { renderReport } from './report';
@@ -61,27 +61,37 @@ const program = new Command()
   .option('--render <figures.json>', "re-render the report from a run's saved figures (.bench-cache/<out>.json) without measuring");
 
 /** The run's raw figures, kept in the cache so a report can be re-rendered without re-measuring. */
-function figuresPath(out: string): string {
+function figuresPath(out: string, sectionName: string): string {
   const dir = resolve(__dirname, '..', '..', '.bench-cache');
   mkdirSync(dir, { recursive: true });
-  return join(dir, `${basename(out).replace(/\.md$/i, '')}.json`);
+  return join(dir, `${basename(out).replace(/\.md$/i, '')}${sectionName === 'bench' ? '' : `-${sectionName}`}.json`);
 }
 
-function write(report: BenchReport, out: string): void {
+/**
+ * The standard runs (--quick, the default) own the section "bench" at the top of the file; a run of
+ * one size (--n) owns its own section, "bench-n<size>", so the 6.4M run and the full run stand together.
+ */
+function write(report: BenchReport, out: string, sectionName: string): void {
   const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
   for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
-  // Sections other commands own (npm run scale:memory) stay as they were.
-  const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
-  writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
-  progress(`wrote ${out} and ${svgs.length} plot(s)`);
+  if (sectionName === 'bench') {
+    // Sections other commands own (npm run scale:memory, runs of one size) stay as they were.
+    const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
+    writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
+  } else {
+    const titled = markdown.replace(/^# lshrs benchmarks/, `# lshrs benchmarks: one size (${sectionName.replace('bench-n', 'n = ')})`);
+    writeFileSync(out, withSection(out, sectionName, titled));
+  }
+  progress(`wrote ${out} (section ${sectionName}) and ${svgs.length} plot(s)`);
 }
 
 async function main(): Promise<void> {
   program.parse();
   const o = program.opts();
   const out = resolve(o.out as string);
+  const sectionName = o.n ? `bench-n${o.n}` : 'bench';
   if (o.render) {
-    write(JSON.parse(readFileSync(o.render as string, 'utf8')) as BenchReport, out);
+    write(JSON.parse(readFileSync(o.render as string, 'utf8')) as BenchReport, out, sectionName);
     return;
   }
   const sizes = o.n ? [o.n as number] : o.quick ? [100_000] : [100_000, 1_000_000];
@@ -108,9 +118,9 @@ async function main(): Promise<void> {
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   };
   const report = await runBench(options);
-  writeFileSync(figuresPath(out), JSON.stringify(report, null, 1));
-  write(report, out);
-  progress(`measured in ${(report.seconds / 60).toFixed(1)} minutes; figures kept in ${figuresPath(out)}`);
+  writeFileSync(figuresPath(out, sectionName), JSON.stringify(report, null, 1));
+  write(report, out, sectionName);
+  progress(`measured in ${(report.seconds / 60).toFixed(1)} minutes; figures kept in ${figuresPath(out, sectionName)}`);
 }
 
 main().catch((err) => {
