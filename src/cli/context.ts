@@ -24,6 +24,7 @@ export interface ShapeFlags {
   bands?: string;
   rows?: string;
   shards?: string;
+  expectedSize?: string;
 }
 
 export class CliContext {
@@ -70,14 +71,20 @@ export class CliContext {
     return lsh;
   }
 
-  /** The existing index, or a new one of dimension `dim` shaped by the flags. */
-  async openOrCreate(dim: number, flags: ShapeFlags): Promise<LSHRS> {
+  /**
+   * The existing index, or a new one of dimension `dim` shaped by the flags. With no shape flags, a
+   * new index is planned for `--expected-size`, or else for `sizeHint()` (the rows about to be indexed).
+   */
+  async openOrCreate(dim: number, flags: ShapeFlags, sizeHint?: () => Promise<number>): Promise<LSHRS> {
     try {
       return await this.openIndex(true);
     } catch (err) {
       if (!(err instanceof LshrsError && err.code === 'NOT_FOUND')) throw err;
     }
     const seed = flags.seed === undefined ? undefined : /^-?\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed;
+    const planned = flags.bands === undefined && flags.rows === undefined && flags.numPerm === undefined;
+    let expectedSize = optionalInt(flags.expectedSize, '--expected-size');
+    if (expectedSize === undefined && planned && sizeHint) expectedSize = Math.max(1, await sizeHint());
     const lsh = new LSHRS({
       redis: await this.redis(),
       prefix: this.options.prefix,
@@ -88,6 +95,7 @@ export class CliContext {
       numBands: optionalInt(flags.bands, '--bands'),
       rowsPerBand: optionalInt(flags.rows, '--rows'),
       shards: optionalInt(flags.shards, '--shards'),
+      expectedSize,
     });
     this.opened.push(lsh);
     return lsh;

@@ -3,8 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import type { IndexResult } from '../lshrs';
-import { readParquet } from '../parquet/read';
+import { defaultProbes, type IndexResult } from '../lshrs';
+import { SIZED_BANDS, sizedRows } from '../params/shape';
+import { countParquetRows, readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../rerank';
 import { PostgresVectorStore } from '../stores/postgres';
@@ -53,7 +54,8 @@ const shapeOptions = (command: Command) =>
     .option('--num-perm <n>', 'hyperplane budget of a new index (default 128)')
     .option('--bands <n>', 'bands of a new index (default: planned)')
     .option('--rows <n>', 'rows per band of a new index (default: planned)')
-    .option('--shards <n>', 'shards of a new index, each under its own hash tag (default 1)');
+    .option('--shards <n>', 'shards of a new index, each under its own hash tag (default 1)')
+    .option('--expected-size <n>', 'ids a new index is planned for: 16 bands, rows so buckets hold 64 ids or fewer on average (default: the rows being indexed, unless --bands, --rows or --num-perm is given)');
 
 function summary(verb: string, result: IndexResult, seconds: number): string {
   const rows = result.added + result.moved + result.unchanged;
@@ -82,7 +84,7 @@ shapeOptions(
     if (!first) throw new LshrsError('BAD_OPTION', `${file} has no rows`);
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     await store.createTableIfMissing({ idType: typeof first.id === 'number' ? 'bigint' : 'text' });
-    const lsh = await ctx.openOrCreate(first.vector.length, flags);
+    const lsh = await ctx.openOrCreate(first.vector.length, flags, async () => (await store.count(null)) + (await countParquetRows(file)));
     const progress = progressReporter('load', !json);
     const started = performance.now();
     const result = await lsh.ingestParquet(file, columns, { onProgress: (p) => progress.update(p) });
@@ -103,7 +105,7 @@ shapeOptions(
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     const [sample] = await store.scan(null, 1);
     if (!sample) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows to index`);
-    const lsh = await ctx.openOrCreate(sample.vector.length, flags);
+    const lsh = await ctx.openOrCreate(sample.vector.length, flags, () => store.count(null));
     const progress = progressReporter('index', !json);
     const started = performance.now();
     const result = await lsh.index(undefined, { resume: flags.resume === true, onProgress: (p) => progress.update(p) });
@@ -317,6 +319,14 @@ program
           ]),
         ),
       );
+      const size = optionalInt(flags.size, '--size');
+      if (size !== undefined && size > 0) {
+        const rows = sizedRows(size);
+        print(
+          `for ${size} ids, --expected-size (expectedSize) plans ${SIZED_BANDS} x ${rows} instead: buckets of ` +
+            `${(size / 2 ** rows).toFixed(1)} ids on average, ${defaultProbes(rows)} probes per band (see BENCHMARKS.md)`,
+        );
+      }
       if (flags.svg) print(`S-curves written to ${flags.svg}`);
     }),
   );

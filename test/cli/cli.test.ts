@@ -2,6 +2,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
+import { LSHRS } from '../../src';
 import { lshrs } from '../support/cli';
 import { newRedis, uniqueName } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
@@ -108,9 +109,21 @@ test('tune lists configurations with rates and expected candidates, and writes t
   expect(human.status).toBe(0);
   expect(human.stdout.split('\n')[0]).toMatch(/^bands\s+rows\s+false pos\s+false neg\s+random pair\s+candidates\/query/);
   expect(human.stdout.split('\n')[1]).toMatch(/^16\s+8\s+0\.21\d+\s+0\.17\d+\s+0\.\d+\s+\d+\s+optimal$/);
+  expect(human.stdout).toContain('for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 64 probes per band');
   const listed = JSON.parse(lshrs(['tune', '--num-perm', '64', '--json']).stdout);
   expect(listed[0]).toMatchObject({ label: 'optimal', bands: 9, rows: 7, expectedCandidates: null });
   const picture = readFileSync(svg, 'utf8');
   expect(picture).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   expect(picture.match(/<polyline /g)).toHaveLength(6);
+});
+
+test('a new index is planned for --expected-size, or for the rows of the table it indexes', async () => {
+  // The demo table was loaded by the first test (2007 rows, some deleted since): small enough for 16 x 8.
+  const planned = uniqueName('cli_planned');
+  expect(json(['--prefix', planned, 'index', '--expected-size', '1000000'])).toMatchObject({ prefix: planned });
+  expect(json(['--prefix', planned, 'stats'])).toMatchObject({ bands: 16, rows: 14 });
+  const bySize = uniqueName('cli_sized');
+  json(['--prefix', bySize, 'index']);
+  expect(json(['--prefix', bySize, 'stats'])).toMatchObject({ bands: 16, rows: 8 });
+  for (const p of [planned, bySize]) await (await LSHRS.open({ redis, prefix: p })).clear();
 });

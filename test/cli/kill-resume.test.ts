@@ -56,9 +56,9 @@ async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, seco
 }
 
 test(`a build of ${ROWS} rows whose process is killed midway resumes to an index identical to an uninterrupted build`, async () => {
-  // The reference: one uninterrupted build, in process.
+  // The reference: one uninterrupted build, in process, planned for the table's size (as the CLI plans a new index).
   const reference = uniqueName('reference');
-  await new LSHRS({ redis, dim: DIM, prefix: reference, store: new PostgresVectorStore({ pool, table }) }).index();
+  await new LSHRS({ redis, dim: DIM, prefix: reference, expectedSize: ROWS, store: new PostgresVectorStore({ pool, table }) }).index();
 
   // The same build by the command line, killed (SIGKILL: no clean abort) a while in.
   const prefix = uniqueName('killed');
@@ -89,7 +89,7 @@ test(`a build of ${ROWS} rows whose process is killed midway resumes to an index
 
 test(`a 16-shard build of ${ROWS} rows killed midway resumes to an index identical to an uninterrupted 16-shard build`, async () => {
   const reference = uniqueName('reference16');
-  await new LSHRS({ redis, dim: DIM, prefix: reference, shards: 16, store: new PostgresVectorStore({ pool, table }) }).index();
+  await new LSHRS({ redis, dim: DIM, prefix: reference, shards: 16, expectedSize: ROWS, store: new PostgresVectorStore({ pool, table }) }).index();
 
   const prefix = uniqueName('killed16');
   const common = ['--prefix', prefix, '--table', table];
