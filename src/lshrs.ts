@@ -82,7 +82,7 @@ export interface LSHRSOptions extends ShapeOptions {
   /**
    * Multi-probe: buckets a query reads per band on average, its own and the ones a few bit flips
    * away (the flips it is least sure of first, over all bands together); 1 reads its own only.
-   * @defaultValue defaultProbes(rows): 2 at 8 rows per band (or fewer), doubling with every row more, at most 64
+   * @defaultValue defaultProbes(rows): 2 at 8 rows per band (or fewer), doubling with every row more, at most 16
    */
   probes?: number;
 }
@@ -210,10 +210,11 @@ export const MAX_PROBES = 1024;
 
 /**
  * Probes per band for an index of `rows` rows per band: longer bands make smaller buckets that a
- * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md).
+ * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md). At
+ * most 16: at 1M ids (14 rows) 64 probes cost a 355 ms script call, past any latency goal.
  */
 export function defaultProbes(rows: number): number {
-  return Math.min(64, Math.max(2, 2 ** (rows - 7)));
+  return Math.min(16, Math.max(2, 2 ** (rows - 7)));
 }
 
 function baseProbes(values: ArrayLike<number>): Probe[] {

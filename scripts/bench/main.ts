@@ -52,6 +52,7 @@ const program = new Command()
   .option('--no-exact', 'leave out the exact-scan peer')
   .option('--no-hnsw', 'leave out hnswlib-node')
   .option('--no-pgvector', 'leave out pgvector in PGlite')
+  .option('--hnsw-ef-construction <n>', 'efConstruction of hnswlib-node (default 200; its build is the longest step at 1M)', positiveInt)
   .option('--pgvector-max <n>', 'largest set pgvector in PGlite runs on', positiveInt, 20000)
   .option('--no-placement', 'leave out the store-placement comparison')
   .option('--no-workers', 'hash on one thread only')
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
     maxCandidates: o.maxCandidates,
     peers: { exact: o.exact, hnsw: o.hnsw, pgvector: o.pgvector },
     pgvectorMax: o.pgvectorMax,
+    hnswEfConstruction: o.hnswEfConstruction,
     placement: o.placement,
     workers: o.workers,
     redisUrl: process.env.REDIS_URL,

@@ -69,6 +69,8 @@ export interface BenchOptions {
   /** pgvector in PGlite runs only on sets up to this size (its WASM build is slow). @defaultValue 20000 */
   pgvectorMax?: number;
   hnswEfs?: number[];
+  /** hnswlib's efConstruction. @defaultValue 200 */
+  hnswEfConstruction?: number;
   /** Run the store-placement comparison. @defaultValue true */
   placement?: boolean;
   /** Hashing with worker threads. @defaultValue true (false when tiny) */
@@ -129,6 +131,7 @@ function resolved(options: BenchOptions) {
     peers: { exact: true, hnsw: true, pgvector: !tiny, ...options.peers },
     pgvectorMax: options.pgvectorMax ?? 20_000,
     hnswEfs: options.hnswEfs ?? (tiny ? [10, 40] : HNSW_DEFAULTS.efs),
+    hnswEfConstruction: options.hnswEfConstruction ?? HNSW_DEFAULTS.efConstruction,
     placement: options.placement ?? true,
     workers: options.workers ?? !tiny,
     // A smoke run keeps its few hundred rows out of the real cache.
@@ -203,7 +206,7 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
   }
   if (o.peers.hnsw) {
     progress(`${data.label}: hnswlib-node`);
-    peers.push(await hnswPeer(data, truth, { ...HNSW_DEFAULTS, efs: o.hnswEfs, repeats: o.repeats }));
+    peers.push(await hnswPeer(data, truth, { ...HNSW_DEFAULTS, efConstruction: o.hnswEfConstruction, efs: o.hnswEfs, repeats: o.repeats }));
   }
   if (o.peers.pgvector) {
     if (data.n <= o.pgvectorMax) {
