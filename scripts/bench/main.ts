@@ -53,6 +53,7 @@ const program = new Command()
   .option('--no-hnsw', 'leave out hnswlib-node')
   .option('--no-pgvector', 'leave out pgvector in PGlite')
   .option('--hnsw-ef-construction <n>', 'efConstruction of hnswlib-node (default 200; its build is the longest step at 1M)', positiveInt)
+  .option('--hnsw-max <n>', 'largest set hnswlib-node runs on', positiveInt, 2_000_000)
   .option('--pgvector-max <n>', 'largest set pgvector in PGlite runs on', positiveInt, 20000)
   .option('--no-placement', 'leave out the store-placement comparison')
   .option('--no-workers', 'hash on one thread only')
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
     peers: { exact: o.exact, hnsw: o.hnsw, pgvector: o.pgvector },
     pgvectorMax: o.pgvectorMax,
     hnswEfConstruction: o.hnswEfConstruction,
+    hnswMax: o.hnswMax,
     placement: o.placement,
     workers: o.workers,
     redisUrl: process.env.REDIS_URL,

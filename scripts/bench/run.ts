@@ -71,6 +71,8 @@ export interface BenchOptions {
   hnswEfs?: number[];
   /** hnswlib's efConstruction. @defaultValue 200 */
   hnswEfConstruction?: number;
+  /** hnswlib-node runs only on sets up to this size (its build is one thread). @defaultValue 2000000 */
+  hnswMax?: number;
   /** Run the store-placement comparison. @defaultValue true */
   placement?: boolean;
   /** Hashing with worker threads. @defaultValue true (false when tiny) */
@@ -132,6 +134,7 @@ function resolved(options: BenchOptions) {
     pgvectorMax: options.pgvectorMax ?? 20_000,
     hnswEfs: options.hnswEfs ?? (tiny ? [10, 40] : HNSW_DEFAULTS.efs),
     hnswEfConstruction: options.hnswEfConstruction ?? HNSW_DEFAULTS.efConstruction,
+    hnswMax: options.hnswMax ?? 2_000_000,
     placement: options.placement ?? true,
     workers: options.workers ?? !tiny,
     // A smoke run keeps its few hundred rows out of the real cache.
@@ -205,8 +208,16 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
     peers.push(exactScanPeer(data, truth, { repeats: o.repeats }));
   }
   if (o.peers.hnsw) {
-    progress(`${data.label}: hnswlib-node`);
-    peers.push(await hnswPeer(data, truth, { ...HNSW_DEFAULTS, efConstruction: o.hnswEfConstruction, efs: o.hnswEfs, repeats: o.repeats }));
+    if (data.n <= o.hnswMax) {
+      progress(`${data.label}: hnswlib-node`);
+      peers.push(await hnswPeer(data, truth, { ...HNSW_DEFAULTS, efConstruction: o.hnswEfConstruction, efs: o.hnswEfs, repeats: o.repeats }));
+    } else {
+      peers.push({
+        peer: 'hnswlib-node (HNSW, in process)',
+        points: [],
+        skipped: `not run on ${data.n.toLocaleString('en-US')} rows: its build adds one point at a time on one thread, the longest step of the 1M run, and would take hours at this size; --hnsw-max raises the limit (${o.hnswMax.toLocaleString('en-US')})`,
+      });
+    }
   }
   if (o.peers.pgvector) {
     if (data.n <= o.pgvectorMax) {
