@@ -53,6 +53,7 @@ const program = new Command()
   .option('--no-hnsw', 'leave out hnswlib-node')
   .option('--no-pgvector', 'leave out pgvector in PGlite')
   .option('--hnsw-ef-construction <n>', 'efConstruction of hnswlib-node (default 200; its build is the longest step at 1M)', positiveInt)
+  .option('--reuse-table', 'keep (and reuse) a table of the right size an earlier run loaded into DATABASE_URL: the ingest is not timed')
   .option('--hnsw-max <n>', 'largest set hnswlib-node runs on', positiveInt, 2_000_000)
   .option('--pgvector-max <n>', 'largest set pgvector in PGlite runs on', positiveInt, 20000)
   .option('--no-placement', 'leave out the store-placement comparison')
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
     pgvectorMax: o.pgvectorMax,
     hnswEfConstruction: o.hnswEfConstruction,
     hnswMax: o.hnswMax,
+    reuseTable: o.reuseTable,
     placement: o.placement,
     workers: o.workers,
     redisUrl: process.env.REDIS_URL,

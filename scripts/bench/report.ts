@@ -87,7 +87,7 @@ function hashingSection(report: BenchReport): string {
 
 function buildSection(report: BenchReport): string {
   const rows = report.datasets.flatMap((d) => [
-    [d.data.label, 'ingest: rows -> PostgreSQL (bytea) + Redis, `lsh.index` on a stream', '—', int(d.ingest.vectorsPerSecond), d.ingest.seconds.map((s) => f(s, 1)).join(', ')],
+    [d.data.label, d.ingest.seconds.length ? 'ingest: rows -> PostgreSQL (bytea) + Redis, `lsh.index` on a stream' : 'ingest: not timed in this run (--reuse-table: the table an earlier run loaded)', '—', int(d.ingest.vectorsPerSecond), d.ingest.seconds.map((s) => f(s, 1)).join(', ')],
     ...d.builds.map((b) => [d.data.label, 'build from the table (read-only store: Redis only)', b.label, int(b.build.vectorsPerSecond), b.build.seconds.map((s) => f(s, 1)).join(', ')]),
   ]);
   const mem = report.datasets.flatMap((d) =>

@@ -69,6 +69,8 @@ export interface BenchOptions {
   /** pgvector in PGlite runs only on sets up to this size (its WASM build is slow). @defaultValue 20000 */
   pgvectorMax?: number;
   hnswEfs?: number[];
+  /** Keep a table of the right size that an earlier run loaded, instead of timing the ingest again. @defaultValue false */
+  reuseTable?: boolean;
   /** hnswlib's efConstruction. @defaultValue 200 */
   hnswEfConstruction?: number;
   /** hnswlib-node runs only on sets up to this size (its build is one thread). @defaultValue 2000000 */
@@ -135,6 +137,7 @@ function resolved(options: BenchOptions) {
     hnswEfs: options.hnswEfs ?? (tiny ? [10, 40] : HNSW_DEFAULTS.efs),
     hnswEfConstruction: options.hnswEfConstruction ?? HNSW_DEFAULTS.efConstruction,
     hnswMax: options.hnswMax ?? 2_000_000,
+    reuseTable: options.reuseTable ?? false,
     placement: options.placement ?? true,
     workers: options.workers ?? !tiny,
     // A smoke run keeps its few hundred rows out of the real cache.
@@ -172,7 +175,7 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
   const table = `bench_${slug}`;
   const prefix = `bench-${slug}`;
   progress(`${data.label}: ingest into PostgreSQL + Redis`);
-  const loaded = await ingest(data, servers, table, prefix, o.repeats);
+  const loaded = await ingest(data, servers, table, prefix, o.repeats, o.reuseTable);
 
   const builds: DatasetResult['builds'] = [];
   const hashing: HashingFigures[] = [];
@@ -231,7 +234,7 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
       });
     }
   }
-  await servers.pool.query(`DROP TABLE IF EXISTS "${loaded.table}"`);
+  if (!o.reuseTable) await servers.pool.query(`DROP TABLE IF EXISTS "${loaded.table}"`);
   return {
     data: { label: data.label, kind: data.kind, source: data.source, n: data.n, dim: data.dim, queryCount: data.queryCount },
     stats,
