@@ -1,8 +1,6 @@
 --[[
 insert.lua: upsert a batch of ids into their band buckets, all or nothing.
-KEYS[1]   the index's meta hash, <tag>:meta
-ARGV[1]   the tag, e.g. "{lshrs}"; bucket and reverse keys are built from it (same slot)
-ARGV[2]   the caller's parameter fingerprint
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 ARGV[3]   the batch's id type, "int" or "str"
 ARGV[4]   bands
 ARGV[5]   bytes per band value in a signature
@@ -16,19 +14,14 @@ Returns {added, moved, unchanged, created}: created is 1 when this call created 
 Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
 ]]
 local meta = KEYS[1]
-local tag = ARGV[1]
 local fingerprint = ARGV[2]
 local id_type = ARGV[3]
 local bands = tonumber(ARGV[4])
 local width = tonumber(ARGV[5])
 local n_meta = tonumber(ARGV[6])
 
-local stored = redis.call('HMGET', meta, 'fingerprint', 'idType')
-local refused = params_error(stored[1], fingerprint)
+local stored, refused = checked_meta(id_type)
 if refused then return refused end
-if stored[2] and stored[2] ~= id_type then
-  return redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
-end
 local created = 0
 if not stored[1] then
   created = 1
@@ -49,7 +42,7 @@ end
 local added, moved, unchanged = 0, 0, 0
 for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
-  local reverse = tag .. ':r:' .. ARGV[i + 1]
+  local reverse = reverse_key(ARGV[i + 1])
   local old = redis.call('HGET', reverse, id)
   if old == sig then
     unchanged = unchanged + 1
@@ -59,13 +52,13 @@ for i = first_item, #ARGV, 3 do
       local prev = band_values(old, bands, width)
       for k = 1, bands do
         if prev[k] ~= new[k] then
-          redis.call('SREM', bucket_key(tag, k, prev[k]), id)
-          redis.call('SADD', bucket_key(tag, k, new[k]), id)
+          redis.call('SREM', bucket_key(k, prev[k]), id)
+          redis.call('SADD', bucket_key(k, new[k]), id)
         end
       end
       moved = moved + 1
     else
-      for k = 1, bands do redis.call('SADD', bucket_key(tag, k, new[k]), id) end
+      for k = 1, bands do redis.call('SADD', bucket_key(k, new[k]), id) end
       added = added + 1
     end
     redis.call('HSET', reverse, id, sig)

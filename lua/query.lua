@@ -2,16 +2,15 @@
 query.lua: the candidates of one query. Every id that shares a band bucket with the query is
 counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
 between their whole signature (read from their reverse record) and the query's.
-KEYS[1]        the index's meta hash, <tag>:meta
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
                per band holds a given id, so collisions still count bands)
-ARGV[1]        the caller's parameter fingerprint
-ARGV[2]        stage 1: how many candidates, best by collisions, go on
-ARGV[3]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
+ARGV[3]        stage 1: how many candidates, best by collisions, go on
+ARGV[4]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
                stage and return stage 1 as it is)
-ARGV[4]        the query's packed signature (as in a reverse record)
-ARGV[5]        the tag, e.g. "{lshrs}"
+ARGV[5]        the query's packed signature (as in a reverse record)
 ARGV[6]        reverse pages
+Read-only: it writes nothing, so a client may send it to a replica.
 Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
 hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
@@ -19,11 +18,10 @@ collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go 
 they were found in (own buckets first, then probes cheapest first), not their ids.
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
-local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
-local refused = params_error(stored[1], ARGV[1])
+local stored, refused = checked_meta(nil)
 if refused then return refused end
-local limit = tonumber(ARGV[2])
-local closest = tonumber(ARGV[3])
+local limit = tonumber(ARGV[3])
+local closest = tonumber(ARGV[4])
 
 local counts, distinct = {}, {}
 for k = 2, #KEYS do
@@ -95,7 +93,7 @@ for v = 0, 255 do
   end
   popcount[v] = n
 end
-local query = { string.byte(ARGV[4], 1, -1) }
+local query = { string.byte(ARGV[5], 1, -1) }
 local width = #query
 local differ = {}
 for i = 1, width do
@@ -103,13 +101,13 @@ for i = 1, width do
   for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
   differ[i] = row
 end
-local tag, pages = ARGV[5], tonumber(ARGV[6])
+local pages = tonumber(ARGV[6])
 -- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
 -- by collisions then id.
 local at_distance = {}
 for j = 1, #picked do
   local id = picked[j]
-  local sig = redis.call('HGET', tag .. ':r:' .. page_of(id, id_type, pages), id)
+  local sig = redis.call('HGET', reverse_key(page_of(id, id_type, pages)), id)
   if sig then
     local bytes = { string.byte(sig, 1, width) }
     local d = 0

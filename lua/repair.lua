@@ -1,8 +1,6 @@
 --[[
 repair.lua: mend what a verify found, idempotently; each call is atomic.
-KEYS[1]   the index's meta hash, <tag>:meta
-ARGV[1]   the tag, e.g. "{lshrs}"
-ARGV[2]   the caller's parameter fingerprint
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 ARGV[3]   bands
 ARGV[4]   bytes per band value in a signature
 ARGV[5]   reverse pages to recount the ids over (0: leave the count alone)
@@ -14,39 +12,38 @@ Returns {memberships added, members removed, ids counted (-1 when not recounted)
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
 local meta = KEYS[1]
-local tag = ARGV[1]
 local bands = tonumber(ARGV[3])
 local width = tonumber(ARGV[4])
 local pages = tonumber(ARGV[5])
 local n_rejoin = tonumber(ARGV[6])
 
-local refused = params_error(redis.call('HGET', meta, 'fingerprint'), ARGV[2])
+local _, refused = checked_meta(nil)
 if refused then return refused end
 
 local added = 0
 local last_rejoin = 6 + 2 * n_rejoin
 for i = 7, last_rejoin, 2 do
   local id = ARGV[i]
-  local sig = redis.call('HGET', tag .. ':r:' .. ARGV[i + 1], id)
+  local sig = redis.call('HGET', reverse_key(ARGV[i + 1]), id)
   if sig then
     local values = band_values(sig, bands, width)
-    for k = 1, bands do added = added + redis.call('SADD', bucket_key(tag, k, values[k]), id) end
+    for k = 1, bands do added = added + redis.call('SADD', bucket_key(k, values[k]), id) end
   end
 end
 
 local removed = 0
 for i = last_rejoin + 1, #ARGV, 4 do
   local band, value, id = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local sig = redis.call('HGET', tag .. ':r:' .. ARGV[i + 3], id)
+  local sig = redis.call('HGET', reverse_key(ARGV[i + 3]), id)
   if not sig or band_values(sig, bands, width)[band] ~= value then
-    removed = removed + redis.call('SREM', bucket_key(tag, band, value), id)
+    removed = removed + redis.call('SREM', bucket_key(band, value), id)
   end
 end
 
 local counted = -1
 if pages > 0 and redis.call('EXISTS', meta) == 1 then
   counted = 0
-  for page = 0, pages - 1 do counted = counted + redis.call('HLEN', tag .. ':r:' .. page) end
+  for page = 0, pages - 1 do counted = counted + redis.call('HLEN', reverse_key(page)) end
   redis.call('HSET', meta, 'ids', counted)
 end
 return { added, removed, counted }

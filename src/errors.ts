@@ -22,3 +22,19 @@ export class LshrsError extends Error {
     this.code = code;
   }
 }
+
+/** The error replies of lua/*.lua ("LSHRS_<NAME> <detail>") and the code each becomes. */
+export const SCRIPT_ERRORS = {
+  LSHRS_PARAMS: 'PARAMS_MISMATCH', // detail: the stored fingerprint
+  LSHRS_IDTYPE: 'ID_TYPE', // detail: the stored id type
+} as const satisfies Record<string, LshrsErrorCode>;
+
+export type ScriptErrorReply = keyof typeof SCRIPT_ERRORS;
+
+/** A script's error reply, parsed; undefined for any other error (Redis' own pass through). */
+export function scriptError(err: unknown): { reply: ScriptErrorReply; code: LshrsErrorCode; detail: string } | undefined {
+  const match = err instanceof Error ? /^(LSHRS_[A-Z]+)(?: (.*))?$/.exec(err.message) : null;
+  if (!match || !(match[1] in SCRIPT_ERRORS)) return undefined;
+  const reply = match[1] as ScriptErrorReply;
+  return { reply, code: SCRIPT_ERRORS[reply], detail: match[2] ?? '' };
+}

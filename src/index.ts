@@ -1,10 +1,10 @@
 export { LSHRS, defaultProbes, MAX_PROBES } from './lshrs';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
-export type { BuildProgress } from './build/pipeline';
+export type { BuildProgress } from './write/pipeline';
 export type { InspectResult, IndexDescription } from './lshrs';
 export type { VerifyReport } from './redis/verify';
-export type { BucketSize } from './redis/index-ops';
-export type { Hit } from './rerank';
+export type { BucketSize } from './redis/ops';
+export type { Hit } from './query/rerank';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';
 export type { Id, IdType } from './ids';

@@ -1,8 +1,6 @@
 import { LshrsError } from '../errors';
+import { intOption } from '../validate';
 import { MAX_ROWS_PER_BAND, optimalParams } from './scurve';
-
-/** Version of the Redis layout; stored in the meta hash. */
-export const SCHEMA_VERSION = 1;
 
 /** Most shards an index may have: a query sends one script call per shard. */
 export const MAX_SHARDS = 256;
@@ -66,12 +64,7 @@ export function sizedRows(size: number): number {
   return Math.min(MAX_ROWS_PER_BAND, Math.max(8, Math.ceil(Math.log2(size / 64))));
 }
 
-function positiveInt(name: string, value: unknown, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new LshrsError('BAD_OPTION', `${name} must be an integer from 1 to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
+const positiveInt = (name: string, value: unknown, max: number) => intOption(name, value, 1, max);
 
 /** Validates the shape options and fills in the defaults (bands and rows from the S-curve planner). */
 export function resolveShape(options: ShapeOptions): IndexShape {
@@ -101,46 +94,4 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     reversePages,
     shards,
   });
-}
-
-/**
- * The meta fields that describe a shape, in the order they are stored. `shards` only when there are
- * several: a one-shard index keeps the fields (and the fingerprint) it had before shards existed.
- */
-export function shapeFields(shape: IndexShape, planes: string): Record<string, string> {
-  return {
-    schema: String(SCHEMA_VERSION),
-    dim: String(shape.dim),
-    seed: typeof shape.seed === 'string' ? `s:${shape.seed}` : String(shape.seed),
-    bands: String(shape.bands),
-    rows: String(shape.rows),
-    reversePages: String(shape.reversePages),
-    ...(shape.shards > 1 ? { shards: String(shape.shards) } : {}),
-    planes,
-  };
-}
-
-/** One readable string that differs whenever anything that changes hashing or key layout differs. */
-export function fingerprint(fields: Record<string, string>): string {
-  const parts = [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes];
-  if (fields.shards !== undefined) parts.push(`shards=${fields.shards}`);
-  return parts.join('/');
-}
-
-/** The error for an index stored with other parameters, naming every field that differs. */
-export function mismatchError(prefix: string, storedFields: Record<string, string>, myFields: Record<string, string>): LshrsError {
-  // A meta without `shards` is a one-shard index's.
-  const stored: Record<string, string> = { ...storedFields, shards: storedFields.shards ?? '1' };
-  const mine: Record<string, string> = { ...myFields, shards: myFields.shards ?? '1' };
-  const differences = Object.keys(mine)
-    .filter((field) => stored[field] !== mine[field])
-    .map((field) =>
-      field === 'planes'
-        ? `hyperplane fingerprint ${stored.planes} in Redis, ${mine.planes} here (the same seed gives other planes: another lshrs or Node version?)`
-        : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
-    );
-  return new LshrsError(
-    'PARAMS_MISMATCH',
-    `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`,
-  );
 }

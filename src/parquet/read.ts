@@ -1,6 +1,6 @@
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import type { IndexItem } from '../lshrs';
+import type { IndexItem } from '../options';
 import { float32FromLE } from '../stores/float32';
 
 export interface ParquetColumns {

@@ -83,3 +83,12 @@ export async function closeRedis(client: RedisClient): Promise<void> {
     client.disconnect();
   }
 }
+
+/**
+ * The `keyPrefix` ioredis puts before every key argument of this client's commands (KEYS of a
+ * script included); keys a script builds itself, and SCAN patterns, must carry it by hand.
+ */
+export function keyPrefixOf(client: RedisClient): string {
+  const prefix = (client.options as { keyPrefix?: unknown }).keyPrefix;
+  return typeof prefix === 'string' ? prefix : '';
+}

@@ -6,7 +6,7 @@
 import { LshrsError } from '../errors';
 import type { IdType } from '../ids';
 import { connectionForSlot, nodeName, type RedisClient } from './connection';
-import type { CandidateList } from './index-ops';
+import type { CandidateList } from './script-calls';
 
 /** Groups items by shard, keeping their order within each shard. */
 export function splitByShard<T>(items: readonly T[], shardOf: (item: T) => number): Map<number, T[]> {
@@ -52,43 +52,43 @@ export function compareIds(a: string, b: string, idType: IdType): number {
 }
 
 /**
- * What each shard's script call is asked for, for a query that asks `limit` candidates of stage 1
- * (best by collisions) and `closest` of stage 2 (closest by Hamming distance; 0: no stage 2).
+ * What each shard's script call is asked for, for a query that asks `maxCandidates` of stage 1
+ * (best by collisions) and `rerankCandidates` of stage 2 (closest by Hamming distance; 0: none).
  *
- * Stage 1 alone: every shard returns its own best `limit`, so the merge is exact (an id lives in
- * one shard: the best `limit` overall are among them).
+ * Stage 1 alone: every shard returns its own best `maxCandidates`, so the merge is exact (an id lives in
+ * one shard: the best `maxCandidates` overall are among them).
  *
- * With stage 2, an exact merge would need every shard's `limit` candidates with their distances:
+ * With stage 2, an exact merge would need every shard's `maxCandidates` candidates with their distances:
  * `shards` times the stage-2 reads (a reverse record per candidate) of one index, and as much sent
- * back. Instead each shard keeps about twice its even share: its best ceil(2 limit / shards) + 32
- * by collisions go to its stage 2, and its closest ceil(2 closest / shards) + 32 come back. The
- * index-wide best `limit` hold a shard's even share give or take a few standard deviations, so
+ * back. Instead each shard keeps about twice its even share: its best ceil(2 maxCandidates / shards) + 32
+ * by collisions go to its stage 2, and its closest ceil(2 rerankCandidates / shards) + 32 come back. The
+ * index-wide best `maxCandidates` hold a shard's even share give or take a few standard deviations, so
  * the shards' stage-1 pools together contain them (unless one shard holds more than twice its
  * share, plus 32): stage 2 then ranks a superset of what one index of one shard would rank, and
  * returns candidates at least as close. The cost stays about twice one index's stage 2, spread
  * over the shards.
  */
-export function shardBudget(limit: number, closest: number, shards: number): { limit: number; closest: number } {
-  if (closest <= 0) return { limit, closest };
-  const perShard = Math.min(limit, Math.ceil((2 * limit) / shards) + 32);
-  return { limit: perShard, closest: Math.min(closest, perShard, Math.ceil((2 * closest) / shards) + 32) };
+export function shardBudget(maxCandidates: number, rerankCandidates: number, shards: number): { maxCandidates: number; rerankCandidates: number } {
+  if (rerankCandidates <= 0) return { maxCandidates, rerankCandidates };
+  const perShard = Math.min(maxCandidates, Math.ceil((2 * maxCandidates) / shards) + 32);
+  return { maxCandidates: perShard, rerankCandidates: Math.min(rerankCandidates, perShard, Math.ceil((2 * rerankCandidates) / shards) + 32) };
 }
 
 /**
  * The shards' candidate lists as one list, ranked as one script call ranks its own: stage 1 (no
- * Hamming distances) most collisions first, ties by id, cut to `limit`; stage 2 least Hamming
- * distance first, then most collisions, then id, cut to `closest` (and `limit`). Stage 1 sorts only the
+ * Hamming distances) most collisions first, ties by id, cut to `maxCandidates`; stage 2 least Hamming
+ * distance first, then most collisions, then id, cut to `rerankCandidates` (and `maxCandidates`). Stage 1 sorts only the
  * collision groups that reach the limit, as the script does.
  */
-export function mergeCandidates(lists: readonly CandidateList[], limit: number, closest: number): CandidateList {
+export function mergeCandidates(lists: readonly CandidateList[], maxCandidates: number, rerankCandidates: number): CandidateList {
   const idType = lists.find((l) => l.idType !== undefined)?.idType;
   const total = lists.reduce((sum, l) => sum + l.total, 0);
   const byId = (a: string, b: string) => compareIds(a, b, idType ?? 'str');
-  if (closest > 0) {
+  if (rerankCandidates > 0) {
     const entries = lists.flatMap((l) => l.ids.map((id, i) => ({ id, collisions: l.collisions[i], hamming: l.hamming[i] })));
     entries.sort((a, b) => a.hamming - b.hamming || b.collisions - a.collisions || byId(a.id, b.id));
-    // One script returns at most its stage-1 `limit`, the closest of them; so does the merge.
-    const kept = entries.slice(0, Math.min(limit, closest));
+    // One script returns at most its stage-1 `maxCandidates`, the closest of them; so does the merge.
+    const kept = entries.slice(0, Math.min(maxCandidates, rerankCandidates));
     return { idType, total, ids: kept.map((e) => e.id), collisions: kept.map((e) => e.collisions), hamming: kept.map((e) => e.hamming) };
   }
   const groups = new Map<number, string[]>();
@@ -103,10 +103,10 @@ export function mergeCandidates(lists: readonly CandidateList[], limit: number, 
   const ids: string[] = [];
   const collisions: number[] = [];
   for (const c of [...groups.keys()].sort((a, b) => b - a)) {
-    if (ids.length >= limit) break;
+    if (ids.length >= maxCandidates) break;
     const group = groups.get(c) as string[];
     if (lists.length > 1) group.sort(byId);
-    for (const id of group.slice(0, limit - ids.length)) {
+    for (const id of group.slice(0, maxCandidates - ids.length)) {
       ids.push(id);
       collisions.push(c);
     }

@@ -1,7 +1,9 @@
 import { unpackSignature } from '../hashing/signatures';
-import { decodeId, pageOf, type Id, type IdType } from '../ids';
-import { call, removeBatch, scanKeys, type ScriptContext } from './index-ops';
+import { decodeId, type Id, type IdType } from '../ids';
 import type { IndexLayout } from './keys';
+import { shardIdCounts, storedIdType, type MetaHash } from './meta';
+import { scanKeys } from './ops';
+import { removeBatch, repairBatch, type ScriptContext, type Stray } from './script-calls';
 
 /** What `verify` found, and with `repair`, what it mended. */
 export interface VerifyReport {
@@ -25,19 +27,20 @@ export interface VerifyReport {
 
 export interface VerifyDeps {
   layout: IndexLayout;
+  /** The root meta and each shard's (the same hash twice for an index of one shard). */
+  metas: { root: MetaHash; shards: MetaHash[] };
   /** The script context of each shard (one for an index of one shard). */
   shards: readonly ScriptContext[];
   rows: number;
   reversePages: number;
+  /** The reverse page of an id. */
+  pageOf(id: Id): number;
   batchSize: number;
   /** Which of these ids have a store row; absent when the store cannot tell. */
   existing?: (ids: readonly Id[]) => Promise<Set<string>>;
 }
 
 const EXAMPLES = 20;
-
-/** A stray bucket member: band, value, id, reverse page. */
-type Stray = [number, number, string, number];
 
 /**
  * Checks that reverse records and bucket sets describe the same membership, that the id count is
@@ -46,18 +49,16 @@ type Stray = [number, number, string, number];
  * node, for every shard at once (one walk per kind of key, whatever the shard count).
  */
 export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<VerifyReport> {
-  const { layout, rows, reversePages } = deps;
+  const { layout, rows, pageOf } = deps;
   const { client, bands } = deps.shards[0];
-  const meta = await client.hgetall(layout.root.meta);
-  const shardMetas = deps.shards.length === 1 ? [meta] : await Promise.all(deps.shards.map((ctx) => client.hgetall(ctx.keys.meta)));
-  const storedType = meta.idType ?? shardMetas.find((m) => m.idType)?.idType;
-  const idType = (storedType === 'int' || storedType === 'str' ? storedType : 'str') as IdType;
+  const { root, shards: shardMetas } = deps.metas;
+  const idType: IdType = storedIdType(root, ...shardMetas) ?? 'str';
   const report: VerifyReport = {
     ids: 0,
     buckets: 0,
     missingFromBuckets: 0,
     strayInBuckets: 0,
-    metaCount: shardMetas.reduce((sum, m) => sum + Number(m.ids ?? 0), 0),
+    metaCount: shardIdCounts(shardMetas).reduce((a, b) => a + b, 0),
     missingFromStore: deps.existing ? [] : null,
     examples: { missingFromBuckets: [], strayInBuckets: [] },
     consistent: true,
@@ -78,13 +79,13 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
       const shard = layout.shardOfKey(pageKey);
       if (shard === undefined) continue;
       const keys = layout.shards[shard];
-      const records = Object.entries(await batch.node.hgetallBuffer(pageKey));
+      const records = Object.entries(await batch.node.hgetallBuffer(batch.onNode(pageKey)));
       const pipeline = batch.node.pipeline();
       const asked: [string, string][] = [];
       for (const [raw, signature] of records) {
         unpackSignature(signature, bands, rows).forEach((value, band) => {
           const bucket = keys.bucket(band, value);
-          pipeline.sismember(bucket, raw);
+          pipeline.sismember(batch.onNode(bucket), raw);
           asked.push([raw, bucket]);
         });
       }
@@ -114,11 +115,11 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
       const [band, value] = bucket.slice(`${keys.tag}:b:`.length).split(':').map(Number);
       let cursor = '0';
       do {
-        const [next, members] = await batch.node.sscan(bucket, cursor, 'COUNT', 1000);
+        const [next, members] = await batch.node.sscan(batch.onNode(bucket), cursor, 'COUNT', 1000);
         cursor = next;
         const pipeline = batch.node.pipeline();
-        const pages = members.map((raw) => pageOf(decodeId(raw, idType), reversePages));
-        members.forEach((raw, i) => pipeline.hgetBuffer(keys.reverse(pages[i]), raw));
+        const pages = members.map((raw) => pageOf(decodeId(raw, idType)));
+        members.forEach((raw, i) => pipeline.hgetBuffer(batch.onNode(keys.reverse(pages[i])), raw));
         const replies = (await pipeline.exec()) ?? [];
         replies.forEach(([err, signature], i) => {
           if (err) throw err;
@@ -164,22 +165,19 @@ async function repairShard(
   stray: Stray[],
   missingFromStore: Id[],
 ): Promise<NonNullable<VerifyReport['repaired']>> {
-  const { reversePages, batchSize } = deps;
+  const { reversePages, batchSize, pageOf } = deps;
   const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
+  const entries = (ids: readonly Id[]) => ids.map((id) => ({ id: String(id), page: pageOf(id) }));
   const run = async (rejoinPart: Id[], strayPart: Stray[], recount: boolean) => {
-    const args: (string | number)[] = [ctx.keys.tag, ctx.fingerprint, ctx.bands, ctx.bytesPerBand, recount ? reversePages : 0, rejoinPart.length];
-    for (const id of rejoinPart) args.push(String(id), pageOf(id, reversePages));
-    for (const quad of strayPart) args.push(...quad);
-    const [added, removed, counted] = (await call(ctx, 'repair', [ctx.keys.meta], args)) as number[];
-    repaired.membershipsAdded += added;
-    repaired.membersRemoved += removed;
-    if (recount) repaired.idsCounted = Math.max(0, counted); // -1: this shard has no meta, so no ids
+    const counts = await repairBatch(ctx, entries(rejoinPart), strayPart, recount ? reversePages : 0);
+    repaired.membershipsAdded += counts.membershipsAdded;
+    repaired.membersRemoved += counts.membersRemoved;
+    if (recount) repaired.idsCounted = Math.max(0, counts.idsCounted); // -1: this shard has no meta, so no ids
   };
   for (let i = 0; i < rejoin.length; i += batchSize) await run(rejoin.slice(i, i + batchSize), [], false);
   for (let i = 0; i < stray.length; i += batchSize) await run([], stray.slice(i, i + batchSize), false);
   for (let i = 0; i < missingFromStore.length; i += batchSize) {
-    const part = missingFromStore.slice(i, i + batchSize);
-    const counts = await removeBatch(ctx, idType, part.map((id) => ({ id: String(id), page: pageOf(id, reversePages) })));
+    const counts = await removeBatch(ctx, idType, entries(missingFromStore.slice(i, i + batchSize)));
     repaired.removedMissingFromStore += counts.removed;
   }
   // Last, so the count reflects every change above.

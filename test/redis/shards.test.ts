@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { compareIds, mergeCandidates, shardBudget } from '../../src/redis/fanout';
-import type { CandidateList } from '../../src/redis/index-ops';
+import type { CandidateList } from '../../src/redis/script-calls';
 import { indexLayout } from '../../src/redis/keys';
 import { CLUSTER_SLOTS, shardOf, shardTagContents, tagSlot } from '../../src/redis/shards';
 import { gaussianStream } from '../../src/hashing/gaussian';
@@ -73,8 +73,8 @@ describe("merging the shards' candidate lists", () => {
       const all = candidates(idType);
       for (const limit of [1, 7, 100, 5000]) {
         const budget = shardBudget(limit, 0, 16);
-        expect(budget).toEqual({ limit, closest: 0 });
-        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.limit, 0));
+        expect(budget).toEqual({ maxCandidates: limit, rerankCandidates: 0 });
+        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.maxCandidates, 0));
         expect(mergeCandidates(shards, limit, 0)).toEqual({ ...ranked(all, idType, limit, 0), total: all.length });
       }
     }
@@ -85,14 +85,14 @@ describe("merging the shards' candidate lists", () => {
       const all = candidates(idType);
       for (const [limit, closest] of [[4000, 500], [400, 50], [40, 5], [10, 10]]) {
         const budget = shardBudget(limit, closest, 16);
-        expect(budget.limit).toBeLessThanOrEqual(Math.ceil((2 * limit) / 16) + 32);
-        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.limit, budget.closest));
+        expect(budget.maxCandidates).toBeLessThanOrEqual(Math.ceil((2 * limit) / 16) + 32);
+        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.maxCandidates, budget.rerankCandidates));
         const merged = mergeCandidates(shards, limit, closest);
         const single = ranked(all, idType, limit, closest);
         expect(merged.ids).toHaveLength(single.ids.length);
         merged.hamming.forEach((h, i) => expect(h).toBeLessThanOrEqual(single.hamming[i]));
         // With every candidate within the shards' budgets, it is the one-index ranking itself.
-        if (budget.limit >= all.length / 16 + 100) expect(merged).toEqual({ ...single, total: all.length });
+        if (budget.maxCandidates >= all.length / 16 + 100) expect(merged).toEqual({ ...single, total: all.length });
       }
     }
   });

@@ -1,3 +1,5 @@
+import type { IndexResult } from '../options';
+
 /** What `onProgress` receives after every batch that lands in Redis. */
 export interface BuildProgress {
   /** Items written in this call. */
@@ -16,11 +18,6 @@ export interface PipelineOptions {
   total?: number | null;
 }
 
-export interface WriteCounts {
-  added: number;
-  moved: number;
-  unchanged: number;
-}
 
 /**
  * Runs batches through `hash` (CPU) and `write` (one script call) with the two overlapped: batch
@@ -30,10 +27,10 @@ export interface WriteCounts {
  */
 export async function runPipeline<B, H>(
   batches: AsyncIterable<B> | Iterable<B>,
-  stage: { size(batch: B): number; hash(batch: B): H; write(hashed: H): Promise<WriteCounts> },
+  stage: { size(batch: B): number; hash(batch: B): H; write(hashed: H): Promise<IndexResult> },
   options: PipelineOptions = {},
-): Promise<WriteCounts> {
-  const totals: WriteCounts = { added: 0, moved: 0, unchanged: 0 };
+): Promise<IndexResult> {
+  const totals: IndexResult = { added: 0, moved: 0, unchanged: 0 };
   const started = performance.now();
   const total = options.total ?? null;
   let done = 0;

@@ -1,6 +1,6 @@
-import { LshrsError } from './errors';
-import type { Id } from './ids';
-import type { StoredItem } from './stores/types';
+import { LshrsError } from '../errors';
+import type { Id } from '../ids';
+import type { StoredItem } from '../stores/types';
 
 /** One search result, best first. */
 export interface Hit {

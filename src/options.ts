@@ -1,0 +1,243 @@
+/*
+ * Every option and result type of the public API, the defaults beside them, and their resolution
+ * and validation (once, at construction or at the start of a call).
+ */
+import { LshrsError } from './errors';
+import type { BuildProgress } from './write/pipeline';
+import type { Id, IdType } from './ids';
+import type { ShapeOptions } from './params/shape';
+import type { RedisClient } from './redis/connection';
+import type { WaitForReplicas } from './redis/fanout';
+import type { BucketSize, NodeFootprint } from './redis/ops';
+import type { FetchVectors, VectorStore } from './stores/types';
+import { intOption } from './validate';
+import type { VectorLike } from './vectors';
+
+export interface LSHRSOptions extends ShapeOptions {
+  /** An ioredis `Redis` or `Cluster` the host holds (never closed by lshrs), or a URL (closed by `close()`). */
+  redis: RedisClient | string;
+  /** Vector dimension, fixed for the life of the index. */
+  dim: number;
+  /** Where vectors live, for the rerank and, when it can write, for ingest and delete. */
+  store?: VectorStore;
+  /** Any other database: a function from ids to their vectors (read-only). Instead of `store`. */
+  fetchVectors?: FetchVectors;
+  /** Names the index: every key is `{prefix}:...` (with shards, shard k's are `{prefix#k.salt}:...`). @defaultValue "lshrs" */
+  prefix?: string;
+  /** Seed of the random hyperplanes. @defaultValue 42 */
+  seed?: number | string;
+  /** Hyperplane budget the (bands, rows) planner may spend. @defaultValue 128 */
+  numPerm?: number;
+  /** Bands; with `rowsPerBand`, overrides the planner. @defaultValue planned from numPerm and threshold (16 for the defaults) */
+  numBands?: number;
+  /** Hyperplanes per band (at most 32). @defaultValue planned (8 for the defaults) */
+  rowsPerBand?: number;
+  /** Cosine at which the planner balances false positives and false negatives. @defaultValue 0.5 */
+  threshold?: number;
+  /**
+   * Ids the index is planned for. With no bands and rows given, the index gets 16 bands of
+   * `sizedRows(expectedSize)` rows (buckets of 64 ids or fewer on average; 8 rows up to 16,384 ids,
+   * 14 at 1M, 17 at 6.4M), and queries read `defaultProbes(rows)` buckets per band. Fixed for the
+   * life of the index, as the rows are. @defaultValue none: the numPerm/threshold planner (16 x 8)
+   */
+  expectedSize?: number;
+  /** Hashes the reverse records are spread over (in each shard); fixed for the life of the index. @defaultValue 65536 */
+  reversePages?: number;
+  /**
+   * Shards the ids are spread over, each under its own hash tag (its own Redis Cluster slot, so
+   * the shards of one index spread over the masters); fixed for the life of the index. A write
+   * batch becomes one script call per shard it touches, a query one per shard, in parallel.
+   * @defaultValue 1 (every key under `{prefix}`)
+   */
+  shards?: number;
+  /**
+   * After every write batch, `WAIT` until this many replicas of each master written to acknowledged
+   * it, at most `timeoutMs`; fewer throw NOT_REPLICATED (the batch stands on the master), or are
+   * passed to `onShortfall`. Narrows what a failover can lose; see the README.
+   * @defaultValue none: no waiting
+   */
+  waitForReplicas?: WaitForReplicas;
+  /** Ids per script call when indexing or deleting. @defaultValue 500 */
+  batchSize?: number;
+  /** Stage 1 of a query: candidates kept, best by collisions. @defaultValue 4000 */
+  maxCandidates?: number;
+  /** Stage 2: of those, how many are fetched and reranked, closest by Hamming distance (0: skip). @defaultValue 500 */
+  rerankCandidates?: number;
+  /**
+   * Multi-probe: buckets a query reads per band on average, its own and the ones a few bit flips
+   * away (the flips it is least sure of first, over all bands together); 1 reads its own only.
+   * @defaultValue defaultProbes(rows): 2 at 8 rows per band (or fewer), doubling with every row more, at most 16
+   */
+  probes?: number;
+}
+
+/** One item to index. */
+export interface IndexItem {
+  id: Id;
+  vector: VectorLike;
+  text?: string | null;
+}
+
+export interface IndexOptions {
+  /** Called after every batch that lands in Redis. */
+  onProgress?: (progress: BuildProgress) => void;
+  /** Stops between two batches; the batch in flight lands first. */
+  signal?: AbortSignal;
+  /** With no items: continue a build from the position it recorded, instead of from the start. */
+  resume?: boolean;
+  /** How many items a stream will yield, when the caller knows: progress then has a total and an ETA. */
+  total?: number;
+}
+
+export interface QueryOptions {
+  /** Results to return. @defaultValue 10 */
+  topK?: number;
+  /** Fraction of the collision-ranked candidates that is fetched and reranked, in (0, 1]. @defaultValue 1 */
+  topP?: number;
+  /** `false` returns the collision ranking without touching the store. @defaultValue true */
+  rerank?: boolean;
+  /** Stage 1: candidates kept, best by collisions, for this query. @defaultValue the index's maxCandidates */
+  maxCandidates?: number;
+  /**
+   * Stage 2: of those, how many go to the rerank, closest by Hamming distance of the whole
+   * signature (computed in the same script call); 0 skips stage 2. @defaultValue the index's rerankCandidates
+   */
+  rerankCandidates?: number;
+  /** Buckets read per band on average (see LSHRSOptions.probes). @defaultValue the index's probes */
+  probes?: number;
+}
+
+/** What a write (`index`, `ingest`, a build) did to the index. */
+export interface IndexResult {
+  /** Ids new to the index. */
+  added: number;
+  /** Ids that were indexed already and whose buckets changed. */
+  moved: number;
+  /** Ids indexed already with the same signature. */
+  unchanged: number;
+}
+
+export interface DeleteResult {
+  removed: number;
+  /** Ids that were not in the index. */
+  unknown: number;
+}
+
+/** The saved state: these few numbers rebuild the hashing bit for bit. */
+export interface SavedState {
+  lshrs: 1;
+  prefix: string;
+  dim: number;
+  seed: number | string;
+  bands: number;
+  rows: number;
+  reversePages: number;
+  /** Absent in states saved before shards existed: 1. */
+  shards: number;
+}
+
+export interface IndexDescription extends SavedState {
+  idType: IdType | null;
+  /** Ids indexed. */
+  ids: number;
+  /** Ids indexed in each shard (one entry for an index of one shard). */
+  shardIds: number[];
+  /** Where a build stands: its state and the last id it wrote. */
+  build: { state: string; cursor: string } | null;
+}
+
+export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
+  /** Buckets by size: `[upTo, count]`, sizes in (upTo/2, upTo]. */
+  bucketHistogram: [number, number][];
+  /** The largest buckets, largest first. */
+  largestBuckets: BucketSize[];
+  /** Non-empty band buckets. */
+  buckets: number;
+  /** Reverse-record hashes in use. */
+  reversePagesUsed: number;
+  /** MEMORY USAGE summed over every key of the index. */
+  redisBytes: number;
+  bytesPerId: number | null;
+  /** Keys and bytes of the index on each data node: every master of a cluster, or the one server. */
+  nodes: NodeFootprint[];
+}
+
+export interface InspectResult {
+  id: Id;
+  /** The id's shard (0 in an index of one shard). */
+  shard: number;
+  reverseKey: string;
+  /** The stored signature, hex. */
+  signature: string;
+  buckets: { band: number; value: number; key: string; size: number }[];
+}
+
+export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'>;
+
+/** Most buckets a query may read per band on average. */
+export const MAX_PROBES = 1024;
+
+/** Most candidates a query may keep or rerank. */
+const MAX_CANDIDATES = 1_000_000;
+
+export const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 4000, rerankCandidates: 500, topK: 10, topP: 1 } as const;
+
+/**
+ * Probes per band for an index of `rows` rows per band: longer bands make smaller buckets that a
+ * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md). At
+ * most 16: at 1M ids (14 rows) 64 probes cost a 355 ms script call, past any latency goal.
+ */
+export function defaultProbes(rows: number): number {
+  return Math.min(16, Math.max(2, 2 ** (rows - 7)));
+}
+
+/** The query budget of a handle, or of one query. */
+export interface QueryBudget {
+  maxCandidates: number;
+  rerankCandidates: number;
+  probes: number;
+}
+
+/** A query's options, resolved and validated against the handle's budget. */
+export interface QueryPlan extends QueryBudget {
+  topK: number;
+  topP: number;
+  rerank: boolean;
+}
+
+/** The handle-wide options of a write or query, resolved (the shape is resolved by resolveShape). */
+export interface ResolvedOptions extends QueryBudget {
+  prefix: string;
+  batchSize: number;
+}
+
+export function resolveOptions(options: LSHRSOptions, rows: number): ResolvedOptions {
+  return {
+    prefix: options.prefix ?? DEFAULTS.prefix,
+    batchSize: intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000),
+    ...resolveBudget(options, { maxCandidates: DEFAULTS.maxCandidates, rerankCandidates: DEFAULTS.rerankCandidates, probes: defaultProbes(rows) }),
+  };
+}
+
+function resolveBudget(options: Partial<QueryBudget>, fallback: QueryBudget): QueryBudget {
+  return {
+    maxCandidates: intOption('maxCandidates', options.maxCandidates ?? fallback.maxCandidates, 1, MAX_CANDIDATES),
+    rerankCandidates: intOption('rerankCandidates', options.rerankCandidates ?? fallback.rerankCandidates, 0, MAX_CANDIDATES),
+    probes: intOption('probes', options.probes ?? fallback.probes, 1, MAX_PROBES),
+  };
+}
+
+/** A query's plan: its options over the handle's budget; a reranked query needs a store. */
+export function resolveQuery(options: QueryOptions, budget: QueryBudget, hasStore: boolean): QueryPlan {
+  const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, MAX_CANDIDATES);
+  const topP = options.topP ?? DEFAULTS.topP;
+  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
+    throw new LshrsError('BAD_OPTION', `topP must lie in (0, 1], got ${String(topP)}`);
+  }
+  const resolved = resolveBudget(options, budget);
+  const rerank = options.rerank ?? true;
+  if (rerank && !hasStore) {
+    throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the collision ranking only');
+  }
+  return { topK, topP, rerank, ...resolved };
+}

@@ -1,0 +1,95 @@
+/*
+ * The query room: a query vector is hashed, the buckets it probes listed (its own, then the
+ * cheapest flips), the index asked for their candidates in one script call per shard, and the best
+ * fetched from the store in one call and reranked by exact cosine.
+ */
+import { LshrsError } from '../errors';
+import { bandValues, packSignature, unpackSignature } from '../hashing/signatures';
+import { probeSequence, projections, type Probe } from '../hashing/probes';
+import { commonIdType, decodeId, type Id } from '../ids';
+import type { QueryBudget, QueryOptions, QueryPlan } from '../options';
+import { resolveQuery } from '../options';
+import type { IndexShape } from '../params/shape';
+import type { RedisIndex } from '../redis/redis-index';
+import type { CandidateList } from '../redis/script-calls';
+import type { VectorStore } from '../stores/types';
+import { toFloat32, type VectorLike } from '../vectors';
+import { rerankByCosine, type Hit } from './rerank';
+
+export interface SearcherDeps {
+  index: RedisIndex;
+  shape: IndexShape;
+  planes: Float32Array;
+  budget: QueryBudget;
+  store?: VectorStore;
+}
+
+/** Only the query's own bucket in each band. */
+function ownBuckets(values: ArrayLike<number>): Probe[] {
+  return Array.from(values, (value, band) => ({ band, value }));
+}
+
+export class Searcher {
+  constructor(private readonly deps: SearcherDeps) {}
+
+  /** The nearest items to `vector`: candidates from the buckets, reranked by exact cosine. */
+  query(vector: VectorLike, options: QueryOptions): Promise<Hit[]> {
+    const plan = this.plan(options);
+    return this.searchVector(toFloat32(vector, this.deps.shape.dim, 'query'), plan);
+  }
+
+  /**
+   * "More like this": the nearest items to an id already indexed, the id itself left out. Reranked,
+   * its vector comes from the store; with `rerank: false`, its buckets come from its reverse record.
+   */
+  async similar(id: Id, options: QueryOptions): Promise<Hit[]> {
+    commonIdType([id]);
+    const plan = this.plan(options);
+    const wider = { ...plan, topK: plan.topK + 1 };
+    let hits: Hit[];
+    if (plan.rerank) {
+      const row = [...(await (this.deps.store as VectorStore).fetch([id]))].find((r) => String(r.id) === String(id));
+      if (!row) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} has no row in the store`);
+      const q = toFloat32(row.vector, this.deps.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
+      hits = await this.searchVector(q, wider);
+    } else {
+      const record = await this.deps.index.reverseRecord(id);
+      if (!record) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
+      // No vector, no projections: only the id's own buckets are read.
+      const { bands, rows } = this.deps.shape;
+      hits = await this.search(ownBuckets(unpackSignature(record.signature, bands, rows)), record.signature, null, wider);
+    }
+    return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
+  }
+
+  private plan(options: QueryOptions): QueryPlan {
+    return resolveQuery(options, this.deps.budget, this.deps.store !== undefined);
+  }
+
+  /** Hashes a query vector, lists the buckets it probes, and searches them. */
+  private searchVector(q: Float32Array, plan: QueryPlan): Promise<Hit[]> {
+    const { shape, planes } = this.deps;
+    const values = bandValues(q, 1, planes, shape);
+    const probed = plan.probes > 1 ? probeSequence(values, projections(q, planes, shape.dim), shape.bands, shape.rows, plan.probes) : ownBuckets(values);
+    return this.search(probed, packSignature(values, 0, shape.bands, shape.rows), q, plan);
+  }
+
+  /** The candidates of the probed buckets, then (reranked) one store fetch and exact cosines. */
+  private async search(probed: readonly Probe[], signature: Buffer, q: Float32Array | null, plan: QueryPlan): Promise<Hit[]> {
+    const found = await this.deps.index.candidates(probed, signature, plan);
+    const idType = found.idType;
+    if (!idType || found.ids.length === 0) return [];
+    const ids = found.ids.map((raw) => decodeId(raw, idType));
+    if (!plan.rerank || !q) return ids.slice(0, plan.topK).map((id, i) => ({ id, score: this.estimate(found, i), collisions: found.collisions[i] }));
+    const take = Math.ceil(plan.topP * ids.length);
+    const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
+    const rows = await (this.deps.store as VectorStore).fetch(candidates.ids);
+    return rerankByCosine(q, candidates, rows, plan.topK);
+  }
+
+  /** Without vectors: the cosine a Hamming distance implies (SimHash), or the share of bands. */
+  private estimate(found: CandidateList, i: number): number {
+    const { bands, rows } = this.deps.shape;
+    return found.hamming[i] >= 0 ? Math.cos((Math.PI * found.hamming[i]) / (bands * rows)) : found.collisions[i] / bands;
+  }
+}

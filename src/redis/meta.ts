@@ -1,0 +1,84 @@
+/*
+ * The meta hash, `<tag>:meta`: the index's parameters (written once, by the insert script that
+ * creates the index), its id type, id count and a build's state. Encoded, decoded and
+ * fingerprinted here only.
+ */
+import { LshrsError } from '../errors';
+import type { IdType } from '../ids';
+import type { IndexShape, ShapeOptions } from '../params/shape';
+
+/** Version of the Redis layout; stored in the meta hash. */
+export const SCHEMA_VERSION = 1;
+
+/** A meta hash as HGETALL returns it. */
+export type MetaHash = Record<string, string>;
+
+/**
+ * The meta fields that describe a shape, in the order they are stored. `shards` only when there are
+ * several: a one-shard index keeps the fields (and the fingerprint) it had before shards existed.
+ */
+export function encodeShape(shape: IndexShape, planes: string): MetaHash {
+  return {
+    schema: String(SCHEMA_VERSION),
+    dim: String(shape.dim),
+    seed: typeof shape.seed === 'string' ? `s:${shape.seed}` : String(shape.seed),
+    bands: String(shape.bands),
+    rows: String(shape.rows),
+    reversePages: String(shape.reversePages),
+    ...(shape.shards > 1 ? { shards: String(shape.shards) } : {}),
+    planes,
+  };
+}
+
+/** The shape options a stored meta hash was written with (how `LSHRS.open` rebuilds a handle). */
+export function decodeShape(meta: MetaHash): ShapeOptions {
+  return {
+    dim: Number(meta.dim),
+    seed: meta.seed.startsWith('s:') ? meta.seed.slice(2) : Number(meta.seed),
+    numBands: Number(meta.bands),
+    rowsPerBand: Number(meta.rows),
+    reversePages: Number(meta.reversePages),
+    shards: Number(meta.shards ?? 1),
+  };
+}
+
+/** One readable string that differs whenever anything that changes hashing or key layout differs. */
+export function fingerprint(fields: MetaHash): string {
+  const parts = [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes];
+  if (fields.shards !== undefined) parts.push(`shards=${fields.shards}`);
+  return parts.join('/');
+}
+
+/** The error for an index stored with other parameters, naming every field that differs. */
+export function mismatchError(prefix: string, storedFields: MetaHash, myFields: MetaHash): LshrsError {
+  // A meta without `shards` is a one-shard index's.
+  const stored: MetaHash = { ...storedFields, shards: storedFields.shards ?? '1' };
+  const mine: MetaHash = { ...myFields, shards: myFields.shards ?? '1' };
+  const differences = Object.keys(mine)
+    .filter((field) => stored[field] !== mine[field])
+    .map((field) =>
+      field === 'planes'
+        ? `hyperplane fingerprint ${stored.planes} in Redis, ${mine.planes} here (the same seed gives other planes: another lshrs or Node version?)`
+        : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
+    );
+  return new LshrsError(
+    'PARAMS_MISMATCH',
+    `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`,
+  );
+}
+
+/** The stored id type, if any meta names one. */
+export function storedIdType(...metas: Partial<MetaHash>[]): IdType | undefined {
+  const type = metas.map((m) => m.idType).find((t) => t);
+  return type === 'int' || type === 'str' ? type : undefined;
+}
+
+/** Ids indexed, per shard, from the shards' metas. */
+export function shardIdCounts(shardMetas: readonly Partial<MetaHash>[]): number[] {
+  return shardMetas.map((m) => Number(m.ids ?? 0));
+}
+
+/** What `describe()` reports of a build: its state and the last id it wrote. */
+export function buildOf(meta: MetaHash): { state: string; cursor: string } | null {
+  return meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null;
+}

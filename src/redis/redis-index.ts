@@ -1,0 +1,315 @@
+/*
+ * The index in Redis: its key layout, its shards (one shard is the trivial case; nothing above this
+ * class branches on the shard count), the script calls and the meta hash. The facade and the write
+ * and query rooms talk to Redis only through it.
+ */
+import { LshrsError } from '../errors';
+import type { Probe } from '../hashing/probes';
+import { bytesPerBand, unpackSignature } from '../hashing/signatures';
+import { pageOf, type Id, type IdType } from '../ids';
+import type { DeleteResult, IndexDescription, IndexResult } from '../options';
+import type { IndexShape } from '../params/shape';
+import { keyPrefixOf, type RedisClient } from './connection';
+import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './fanout';
+import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
+import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, type MetaHash } from './meta';
+import { clearIndex, measureIndex, type IndexFootprint } from './ops';
+import { insertBatch, queryBuckets, readMeta, removeBatch, type CandidateList, type ScriptContext } from './script-calls';
+import { verifyIndex, type VerifyReport } from './verify';
+
+export interface RedisIndexOptions {
+  client: RedisClient;
+  prefix: string;
+  shape: IndexShape;
+  /** The hyperplanes' fingerprint (hashing/hyperplanes planesFingerprint). */
+  planes: string;
+  waitForReplicas?: WaitForReplicas;
+}
+
+/** One id and its packed signature, to upsert. */
+export interface SignedId {
+  id: Id;
+  signature: Buffer;
+}
+
+/** What the meta hashes alone say of the index (cheap). */
+export type MetaSummary = Pick<IndexDescription, 'idType' | 'ids' | 'shardIds' | 'build'>;
+
+/** An id's reverse record and the buckets it names. */
+export interface IdBuckets {
+  shard: number;
+  reverseKey: string;
+  signature: Buffer;
+  buckets: { band: number; value: number; key: string; size: number }[];
+}
+
+export class RedisIndex {
+  readonly prefix: string;
+  readonly shape: IndexShape;
+  readonly client: RedisClient;
+  private readonly layout: IndexLayout;
+  /** The root tag `{prefix}`: the whole index with one shard; with several, the index-level meta. */
+  private readonly root: ScriptContext;
+  /** Each shard's script context (`[root]` with one shard). */
+  private readonly shards: readonly ScriptContext[];
+  private readonly waitForReplicas?: WaitForReplicas;
+  /** The stored id type, once a call has seen it (undefined: not read yet, or an empty index). */
+  private idType?: IdType;
+  private metaChecked = false;
+  /** Sharded: this handle has made sure the root and every shard hold the meta (see prepareShards). */
+  private shardsReady = false;
+
+  constructor(options: RedisIndexOptions) {
+    this.prefix = options.prefix;
+    this.shape = options.shape;
+    this.client = options.client;
+    this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas);
+    this.layout = indexLayout(this.prefix, this.shape.shards);
+    const metaFields = encodeShape(this.shape, options.planes);
+    const keyPrefix = keyPrefixOf(this.client);
+    const contextOf = (keys: IndexKeys): ScriptContext => ({
+      client: this.client,
+      keys,
+      base: keyPrefix + keys.tag,
+      fingerprint: fingerprint(metaFields),
+      bands: this.shape.bands,
+      bytesPerBand: bytesPerBand(this.shape.rows),
+      metaFields,
+      onMismatch: (stored) => mismatchError(this.prefix, stored, metaFields),
+    });
+    this.root = contextOf(this.layout.root);
+    this.shards = this.shape.shards === 1 ? [this.root] : this.layout.shards.map(contextOf);
+  }
+
+  /** The meta hash of the index under `prefix`, whatever its parameters (empty when there is none). */
+  static readStoredMeta(client: RedisClient, prefix: string): Promise<MetaHash> {
+    return client.hgetall(indexKeys(prefix).meta);
+  }
+
+  /** The reverse page of an id: the small hash that holds its record. */
+  pageOf(id: Id): number {
+    return pageOf(id, this.shape.reversePages);
+  }
+
+  /** Reads the root meta and refuses an index created with other parameters. */
+  async checkedMeta(): Promise<MetaHash> {
+    const meta = await readMeta(this.root);
+    if (meta.fingerprint !== undefined && meta.fingerprint !== this.root.fingerprint) throw this.root.onMismatch(meta);
+    this.metaChecked = true;
+    this.idType = storedIdType(meta) ?? this.idType;
+    return meta;
+  }
+
+  /**
+   * Before the first write touches the store: the parameters and the id type must match the index,
+   * so a refused batch changes neither Redis nor the store. The scripts check both again, atomically.
+   */
+  async checkIdType(idType: IdType): Promise<void> {
+    if (!this.metaChecked || !this.idType) await this.checkedMeta();
+    if (this.idType && this.idType !== idType) {
+      const held = this.idType === 'int' ? 'integer' : 'string';
+      throw new LshrsError('ID_TYPE', `index "${this.prefix}" holds ${held} ids; got ${held === 'integer' ? 'string' : 'integer'} ids`);
+    }
+  }
+
+  /**
+   * Upserts signed ids. With one shard: one script call, `setMeta` (a build's position) in it,
+   * atomically. With several: one call per shard the batch touches, in parallel, each atomic for
+   * its ids; then, once every part has landed, `setMeta` in the root meta. The position thus only
+   * ever names batches that landed whole: a build killed between the parts and the position redoes
+   * that one batch on resume (its ids come back unchanged), and one killed mid-batch never skips
+   * the parts that had not landed. Recording it on every shard instead would leave shards a batch
+   * missed with an older position, and the resume point the minimum of all of them.
+   */
+  async insert(idType: IdType, signed: readonly SignedId[], setMeta?: MetaHash): Promise<IndexResult> {
+    const entries = signed.map(({ id, signature }) => ({ id: String(id), page: this.pageOf(id), signature }));
+    const totals: IndexResult = { added: 0, moved: 0, unchanged: 0 };
+    const add = (c: IndexResult) => {
+      totals.added += c.added;
+      totals.moved += c.moved;
+      totals.unchanged += c.unchanged;
+    };
+    if (this.shards.length === 1) {
+      add(await insertBatch(this.root, idType, entries, setMeta));
+      await this.confirmReplicas([0]);
+    } else {
+      await this.prepareShards(idType);
+      const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
+      const results = await settleAll([...parts].map(([k, part]) => insertBatch(this.shards[k], idType, part)));
+      results.forEach(add);
+      if (results.some((r) => r.created)) {
+        // A shard had no meta, so the index was cleared since this handle prepared it: the root meta
+        // is gone too. Put it (and every shard's) back.
+        this.shardsReady = false;
+        await this.prepareShards(idType);
+      }
+      await this.confirmReplicas(parts.keys());
+      if (setMeta) await insertBatch(this.root, idType, [], setMeta);
+    }
+    this.idType = idType;
+    return totals;
+  }
+
+  /** Removes ids from every bucket through their reverse records: one script call per shard touched, in parallel. */
+  async remove(idType: IdType, ids: readonly Id[]): Promise<DeleteResult> {
+    const entries = ids.map((id) => ({ id: String(id), page: this.pageOf(id) }));
+    const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
+    const counts = await settleAll([...parts].map(([k, part]) => removeBatch(this.shards[k], idType, part)));
+    await this.confirmReplicas(parts.keys());
+    return counts.reduce((sum, c) => ({ removed: sum.removed + c.removed, unknown: sum.unknown + c.unknown }), { removed: 0, unknown: 0 });
+  }
+
+  /**
+   * A query's candidates from the buckets it probes: one script call, or with shards one per shard,
+   * sent together, and their lists merged (see shardBudget and mergeCandidates in fanout.ts).
+   */
+  async candidates(
+    probed: readonly Probe[],
+    signature: Buffer,
+    budget: { maxCandidates: number; rerankCandidates: number },
+  ): Promise<CandidateList> {
+    const ask = (ctx: ScriptContext, maxCandidates: number, rerankCandidates: number) =>
+      queryBuckets(ctx, {
+        bucketKeys: probed.map((p) => ctx.keys.bucket(p.band, p.value)),
+        signature,
+        maxCandidates,
+        rerankCandidates,
+        reversePages: this.shape.reversePages,
+      });
+    let found: CandidateList;
+    if (this.shards.length === 1) found = await ask(this.root, budget.maxCandidates, budget.rerankCandidates);
+    else {
+      // The shards' scripts see only their own meta, not the root's: a handle of another shard
+      // count (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
+      if (!this.metaChecked) await this.checkedMeta();
+      const share = shardBudget(budget.maxCandidates, budget.rerankCandidates, this.shards.length);
+      const lists = await settleAll(this.shards.map((ctx) => ask(ctx, share.maxCandidates, share.rerankCandidates)));
+      found = mergeCandidates(lists, budget.maxCandidates, budget.rerankCandidates);
+    }
+    if (found.idType) this.idType = found.idType;
+    return found;
+  }
+
+  /** An id's reverse record and where it lives; null when the id is not indexed. */
+  async reverseRecord(id: Id): Promise<{ shard: number; key: string; signature: Buffer } | null> {
+    const shard = this.layout.shardOf(id);
+    const key = this.layout.shards[shard].reverse(this.pageOf(id));
+    const signature = await this.client.hgetBuffer(key, String(id));
+    return signature ? { shard, key, signature } : null;
+  }
+
+  /** An id's buckets and their sizes, from its reverse record; null when the id is not indexed. */
+  async idBuckets(id: Id): Promise<IdBuckets | null> {
+    await this.checkedMeta();
+    const record = await this.reverseRecord(id);
+    if (!record) return null;
+    const keys = this.layout.shards[record.shard];
+    const values = unpackSignature(record.signature, this.shape.bands, this.shape.rows);
+    const bucketKeys = values.map((value, band) => keys.bucket(band, value));
+    const sizes = await Promise.all(bucketKeys.map((key) => this.client.scard(key)));
+    return {
+      shard: record.shard,
+      reverseKey: record.key,
+      signature: record.signature,
+      buckets: values.map((value, band) => ({ band, value, key: bucketKeys[band], size: sizes[band] })),
+    };
+  }
+
+  /**
+   * Where a build from the store starts: after the recorded position when resuming, else from the
+   * start (the old position dropped). Returns the id to continue after, or null.
+   */
+  async startBuild(resume: boolean): Promise<string | null> {
+    const meta = await this.checkedMeta();
+    if (resume && meta.buildCursor) return meta.buildCursor;
+    await this.client.hdel(this.root.keys.meta, 'buildCursor');
+    return null;
+  }
+
+  /** The meta fields a build's batch sets as it lands: the position it reached. */
+  buildPosition(last: string): MetaHash {
+    return { buildCursor: last, buildState: 'running' };
+  }
+
+  /** Marks a finished build done (unless the index was cleared meanwhile). */
+  async finishBuild(): Promise<void> {
+    if ((await this.client.hexists(this.root.keys.meta, 'fingerprint')) === 1) {
+      await this.client.hset(this.root.keys.meta, 'buildState', 'done');
+    }
+  }
+
+  /** The root meta and each shard's (the root twice for an index of one shard), checked. */
+  private async metas(): Promise<{ root: MetaHash; shards: MetaHash[] }> {
+    const root = await this.checkedMeta();
+    const shards = this.shards.length === 1 ? [root] : await Promise.all(this.shards.map((ctx) => readMeta(ctx)));
+    return { root, shards };
+  }
+
+  /** The id type, id count and build state, from the meta hashes alone (cheap). */
+  async summary(): Promise<MetaSummary> {
+    const { root, shards } = await this.metas();
+    const shardIds = shardIdCounts(shards);
+    return {
+      idType: storedIdType(root, ...shards) ?? null,
+      ids: shardIds.reduce((a, b) => a + b, 0),
+      shardIds,
+      build: buildOf(root),
+    };
+  }
+
+  /** Keys, bytes and bucket sizes of the index on every node (walks its keys with SCAN: an ops call). */
+  footprint(): Promise<IndexFootprint> {
+    return measureIndex(this.client, this.layout);
+  }
+
+  /** Checks (and with `repair` mends) the index against itself and the store; see verifyIndex. */
+  async verify(options: { repair: boolean; batchSize: number; existing?: (ids: readonly Id[]) => Promise<Set<string>> }): Promise<VerifyReport> {
+    return verifyIndex(
+      {
+        layout: this.layout,
+        metas: await this.metas(),
+        shards: this.shards,
+        rows: this.shape.rows,
+        reversePages: this.shape.reversePages,
+        pageOf: (id) => this.pageOf(id),
+        batchSize: options.batchSize,
+        existing: options.existing,
+      },
+      options.repair,
+    );
+  }
+
+  /** Removes every key of this index, whatever parameters or shard count it was created with. */
+  async clear(): Promise<number> {
+    const removed = await clearIndex(this.client, this.layout);
+    this.shardsReady = false;
+    this.metaChecked = false;
+    this.idType = undefined;
+    return removed;
+  }
+
+  /**
+   * Before a sharded handle's first write: the root meta and every shard's meta are created (or
+   * checked) by a script call with no ids, the root's first. The root refuses a handle of another
+   * shard count, or of other parameters, before any id is written (a shard's script sees only its
+   * own meta); every shard then holds the parameters and the id type, so each later call refuses
+   * a mismatch atomically; and a one-shard handle meets the sharded parameters in `{prefix}:meta`.
+   */
+  private async prepareShards(idType: IdType): Promise<void> {
+    if (this.shardsReady) return;
+    await insertBatch(this.root, idType, []);
+    await settleAll(this.shards.map((ctx) => insertBatch(ctx, idType, [])));
+    this.shardsReady = true;
+  }
+
+  /** With `waitForReplicas`: WAIT on the masters that took this batch's writes. */
+  private async confirmReplicas(shards: Iterable<number>): Promise<void> {
+    if (!this.waitForReplicas) return;
+    await confirmReplicas(
+      this.client,
+      this.shards.map((ctx) => ctx.keys.slot),
+      shards,
+      this.waitForReplicas,
+    );
+  }
+}
