@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { RedisClient } from './connection';
+import { LUA_SOURCES } from './lua-sources.generated';
 
-/** The operations lshrs runs in Redis, one Lua file each. */
-export type ScriptName = 'insert' | 'remove' | 'query' | 'repair';
-
-const LUA_DIR = join(__dirname, '..', '..', 'lua');
-
-function loadSource(name: ScriptName): string {
-  const common = readFileSync(join(LUA_DIR, 'common.lua'), 'utf8');
-  return `${common}\n${readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8')}`;
-}
+/**
+ * The operations lshrs runs in Redis, one Lua file each: lua/<name>.lua, compiled into
+ * lua-sources.generated.ts by `npm run build:lua`, so no file is read at run time.
+ */
+export type ScriptName = keyof typeof LUA_SOURCES;
 
 interface Registered {
   command: string;
@@ -23,7 +18,7 @@ const registry = new Map<ScriptName, Registered>();
 function registered(name: ScriptName): Registered {
   let entry = registry.get(name);
   if (!entry) {
-    const lua = loadSource(name);
+    const lua = LUA_SOURCES[name];
     // The command name carries the script's digest: two lshrs versions sharing a host's
     // connection never overwrite each other's scripts.
     const digest = createHash('sha1').update(lua).digest('hex').slice(0, 12);
