@@ -8,9 +8,13 @@ import { LUA_SOURCES } from './lua-sources.generated';
  */
 export type ScriptName = keyof typeof LUA_SOURCES;
 
+/** Scripts that write nothing: a cluster client with `scaleReads` may send them to a replica. */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['query']);
+
 interface Registered {
   command: string;
   lua: string;
+  readOnly: boolean;
 }
 
 const registry = new Map<ScriptName, Registered>();
@@ -22,7 +26,7 @@ function registered(name: ScriptName): Registered {
     // The command name carries the script's digest: two lshrs versions sharing a host's
     // connection never overwrite each other's scripts.
     const digest = createHash('sha1').update(lua).digest('hex').slice(0, 12);
-    entry = { command: `lshrs_${name}_${digest}`, lua };
+    entry = { command: `lshrs_${name}_${digest}`, lua, readOnly: READ_ONLY.has(name) };
     registry.set(name, entry);
   }
   return entry;
@@ -40,8 +44,8 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number | Buffer)[],
 ): Promise<unknown> {
-  const { command, lua } = registered(name);
+  const { command, lua, readOnly } = registered(name);
   const target = client as unknown as Record<string, ScriptCommand | undefined>;
-  if (typeof target[command] !== 'function') client.defineCommand(command, { lua });
+  if (typeof target[command] !== 'function') client.defineCommand(command, { lua, readOnly });
   return (target[command] as ScriptCommand).call(client, keys.length, ...keys, ...args);
 }
