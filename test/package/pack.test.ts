@@ -97,3 +97,32 @@ test('an app bundled with esbuild into one file runs the quick start with no nod
   const out = execFileSync(process.execPath, ['bundle.cjs'], { cwd: elsewhere, env: serversEnv('bundle'), encoding: 'utf8' });
   expect(JSON.parse(out.trim())).toEqual(EXPECTED_HITS);
 }, 120_000);
+
+test("loading the library does not load the command line's dependencies", () => {
+  // API users never pay for (or trip over) commander and cli-progress: only the CLI imports them.
+  const probe = `
+const before = new Set(Object.keys(require.cache));
+const lshrs = require('lshrs');
+if (typeof lshrs.LSHRS !== 'function') throw new Error('lshrs exports no LSHRS');
+const loaded = Object.keys(require.cache).filter((file) => !before.has(file));
+const entry = require.cache[require.resolve('lshrs')];
+const children = [];
+const walk = (mod, seen) => {
+  if (seen.has(mod)) return;
+  seen.add(mod);
+  children.push(mod.id);
+  for (const child of mod.children) walk(child, seen);
+};
+walk(entry, new Set());
+console.log(JSON.stringify({ loaded, children }));
+`;
+  const out = execFileSync(process.execPath, ['-e', probe], { cwd: app, encoding: 'utf8' });
+  const { loaded, children } = JSON.parse(out) as { loaded: string[]; children: string[] };
+  const lshrsFiles = loaded.filter((file) => file.includes(join('node_modules', 'lshrs', 'dist')));
+  expect(lshrsFiles.length).toBeGreaterThan(5); // the probe saw the library load
+  expect(children.length).toBeGreaterThan(5);
+  const cliDeps = /[\\/]node_modules[\\/](commander|cli-progress)[\\/]/;
+  expect(loaded.filter((file) => cliDeps.test(file))).toEqual([]);
+  expect(children.filter((file) => cliDeps.test(file))).toEqual([]);
+  expect(lshrsFiles.filter((file) => file.includes(join('dist', 'cli')))).toEqual([]);
+});
