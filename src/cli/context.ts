@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { LshrsError } from '../errors';
 import { decodeId, type Id, type IdType } from '../ids';
 import { LSHRS } from '../lshrs';
-import { closeRedis, connectUrl, type RedisClient } from '../redis/connection';
+import { closeRedis, type RedisClient } from '../redis/connection';
 import { PostgresVectorStore } from '../stores/postgres';
+import { connectUrl } from './connect';
 
 /** Options every command takes (flags, else environment, else defaults). */
 export interface GlobalOptions {
