@@ -5,12 +5,39 @@
 const common = `--[[
 common.lua: prepended to every lshrs script when it is registered.
 
+The contract every script shares:
+  KEYS[1]  the index's meta hash, <base>:meta
+  ARGV[1]  the key base: the client's key prefix and the hash tag, e.g. "{lshrs}" or
+           "app:{lshrs}"; every key a script builds itself starts with it (same slot, and under
+           the prefix of an ioredis client with \`keyPrefix\`, which prefixes KEYS itself)
+  ARGV[2]  the caller's parameter fingerprint
+  ARGV[3..]  the script's own arguments
+Error replies: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>" (the table
+from replies to error codes is src/errors.ts).
+
 Key schema (every key a script call touches shares one hash tag, so it touches one slot). The tag
 is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a sharded one:
-  <tag>:meta              hash: the index's parameters, its id type and id count
-  <tag>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
-  <tag>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
+  <base>:meta              hash: the index's parameters, its id type and id count
+  <base>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
+  <base>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
 ]]
+
+local base = ARGV[1]
+
+-- The meta check every script starts with: refuses a caller whose parameters differ from the ones
+-- the index was created with and, given an id type, a batch of the other id type (7 and "7" are
+-- different ids: a batch of the other type could only hit the wrong one). Returns the stored
+-- {fingerprint, idType}, or nil and the error reply.
+local function checked_meta(id_type)
+  local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
+  if stored[1] and stored[1] ~= ARGV[2] then
+    return nil, redis.error_reply('LSHRS_PARAMS ' .. stored[1])
+  end
+  if id_type and stored[2] and stored[2] ~= id_type then
+    return nil, redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
+  end
+  return stored
+end
 
 -- Band values of a packed signature: \`width\` big-endian bytes per band.
 local function band_values(sig, bands, width)
@@ -25,16 +52,12 @@ local function band_values(sig, bands, width)
   return values
 end
 
-local function bucket_key(tag, band, value)
-  return tag .. ':b:' .. (band - 1) .. ':' .. value
+local function bucket_key(band, value)
+  return base .. ':b:' .. (band - 1) .. ':' .. value
 end
 
--- Refuses a caller whose parameters differ from the ones the index was created with.
-local function params_error(stored, fingerprint)
-  if stored and stored ~= fingerprint then
-    return redis.error_reply('LSHRS_PARAMS ' .. stored)
-  end
-  return nil
+local function reverse_key(page)
+  return base .. ':r:' .. page
 end
 
 -- The reverse page of an id, as the client computes it (src/ids.ts pageOf): integer ids by value
@@ -59,9 +82,7 @@ export const LUA_SOURCES = Object.freeze({
   /** lua/insert.lua */
   insert: withCommon(`--[[
 insert.lua: upsert a batch of ids into their band buckets, all or nothing.
-KEYS[1]   the index's meta hash, <tag>:meta
-ARGV[1]   the tag, e.g. "{lshrs}"; bucket and reverse keys are built from it (same slot)
-ARGV[2]   the caller's parameter fingerprint
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 ARGV[3]   the batch's id type, "int" or "str"
 ARGV[4]   bands
 ARGV[5]   bytes per band value in a signature
@@ -75,19 +96,14 @@ Returns {added, moved, unchanged, created}: created is 1 when this call created 
 Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
 ]]
 local meta = KEYS[1]
-local tag = ARGV[1]
 local fingerprint = ARGV[2]
 local id_type = ARGV[3]
 local bands = tonumber(ARGV[4])
 local width = tonumber(ARGV[5])
 local n_meta = tonumber(ARGV[6])
 
-local stored = redis.call('HMGET', meta, 'fingerprint', 'idType')
-local refused = params_error(stored[1], fingerprint)
+local stored, refused = checked_meta(id_type)
 if refused then return refused end
-if stored[2] and stored[2] ~= id_type then
-  return redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
-end
 local created = 0
 if not stored[1] then
   created = 1
@@ -108,7 +124,7 @@ end
 local added, moved, unchanged = 0, 0, 0
 for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
-  local reverse = tag .. ':r:' .. ARGV[i + 1]
+  local reverse = reverse_key(ARGV[i + 1])
   local old = redis.call('HGET', reverse, id)
   if old == sig then
     unchanged = unchanged + 1
@@ -118,13 +134,13 @@ for i = first_item, #ARGV, 3 do
       local prev = band_values(old, bands, width)
       for k = 1, bands do
         if prev[k] ~= new[k] then
-          redis.call('SREM', bucket_key(tag, k, prev[k]), id)
-          redis.call('SADD', bucket_key(tag, k, new[k]), id)
+          redis.call('SREM', bucket_key(k, prev[k]), id)
+          redis.call('SADD', bucket_key(k, new[k]), id)
         end
       end
       moved = moved + 1
     else
-      for k = 1, bands do redis.call('SADD', bucket_key(tag, k, new[k]), id) end
+      for k = 1, bands do redis.call('SADD', bucket_key(k, new[k]), id) end
       added = added + 1
     end
     redis.call('HSET', reverse, id, sig)
@@ -138,16 +154,15 @@ return { added, moved, unchanged, created }
 query.lua: the candidates of one query. Every id that shares a band bucket with the query is
 counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
 between their whole signature (read from their reverse record) and the query's.
-KEYS[1]        the index's meta hash, <tag>:meta
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
                per band holds a given id, so collisions still count bands)
-ARGV[1]        the caller's parameter fingerprint
-ARGV[2]        stage 1: how many candidates, best by collisions, go on
-ARGV[3]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
+ARGV[3]        stage 1: how many candidates, best by collisions, go on
+ARGV[4]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
                stage and return stage 1 as it is)
-ARGV[4]        the query's packed signature (as in a reverse record)
-ARGV[5]        the tag, e.g. "{lshrs}"
+ARGV[5]        the query's packed signature (as in a reverse record)
 ARGV[6]        reverse pages
+Read-only: it writes nothing, so a client may send it to a replica.
 Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
 hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
@@ -155,11 +170,10 @@ collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go 
 they were found in (own buckets first, then probes cheapest first), not their ids.
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
-local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
-local refused = params_error(stored[1], ARGV[1])
+local stored, refused = checked_meta(nil)
 if refused then return refused end
-local limit = tonumber(ARGV[2])
-local closest = tonumber(ARGV[3])
+local limit = tonumber(ARGV[3])
+local closest = tonumber(ARGV[4])
 
 local counts, distinct = {}, {}
 for k = 2, #KEYS do
@@ -231,7 +245,7 @@ for v = 0, 255 do
   end
   popcount[v] = n
 end
-local query = { string.byte(ARGV[4], 1, -1) }
+local query = { string.byte(ARGV[5], 1, -1) }
 local width = #query
 local differ = {}
 for i = 1, width do
@@ -239,13 +253,13 @@ for i = 1, width do
   for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
   differ[i] = row
 end
-local tag, pages = ARGV[5], tonumber(ARGV[6])
+local pages = tonumber(ARGV[6])
 -- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
 -- by collisions then id.
 local at_distance = {}
 for j = 1, #picked do
   local id = picked[j]
-  local sig = redis.call('HGET', tag .. ':r:' .. page_of(id, id_type, pages), id)
+  local sig = redis.call('HGET', reverse_key(page_of(id, id_type, pages)), id)
   if sig then
     local bytes = { string.byte(sig, 1, width) }
     local d = 0
@@ -277,9 +291,7 @@ return out
   /** lua/remove.lua */
   remove: withCommon(`--[[
 remove.lua: remove a batch of ids from every bucket, through their reverse records; no scans.
-KEYS[1]   the index's meta hash, <tag>:meta
-ARGV[1]   the tag, e.g. "{lshrs}"
-ARGV[2]   the caller's parameter fingerprint
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 ARGV[3]   the batch's id type, "int" or "str"
 ARGV[4]   bands
 ARGV[5]   bytes per band value in a signature
@@ -288,26 +300,20 @@ Returns {removed, unknown}: ids not in the index are counted, not errors.
 Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
 ]]
 local meta = KEYS[1]
-local tag = ARGV[1]
 local bands = tonumber(ARGV[4])
 local width = tonumber(ARGV[5])
 
-local stored = redis.call('HMGET', meta, 'fingerprint', 'idType')
-local refused = params_error(stored[1], ARGV[2])
+local _, refused = checked_meta(ARGV[3])
 if refused then return refused end
--- 7 and "7" are different ids; a batch of the other type could only hit the wrong one.
-if stored[2] and stored[2] ~= ARGV[3] then
-  return redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
-end
 
 local removed, unknown = 0, 0
 for i = 6, #ARGV, 2 do
   local id = ARGV[i]
-  local reverse = tag .. ':r:' .. ARGV[i + 1]
+  local reverse = reverse_key(ARGV[i + 1])
   local sig = redis.call('HGET', reverse, id)
   if sig then
     local values = band_values(sig, bands, width)
-    for k = 1, bands do redis.call('SREM', bucket_key(tag, k, values[k]), id) end
+    for k = 1, bands do redis.call('SREM', bucket_key(k, values[k]), id) end
     redis.call('HDEL', reverse, id)
     removed = removed + 1
   else
@@ -320,9 +326,7 @@ return { removed, unknown }
   /** lua/repair.lua */
   repair: withCommon(`--[[
 repair.lua: mend what a verify found, idempotently; each call is atomic.
-KEYS[1]   the index's meta hash, <tag>:meta
-ARGV[1]   the tag, e.g. "{lshrs}"
-ARGV[2]   the caller's parameter fingerprint
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
 ARGV[3]   bands
 ARGV[4]   bytes per band value in a signature
 ARGV[5]   reverse pages to recount the ids over (0: leave the count alone)
@@ -334,39 +338,38 @@ Returns {memberships added, members removed, ids counted (-1 when not recounted)
 Errors: "LSHRS_PARAMS <stored fingerprint>".
 ]]
 local meta = KEYS[1]
-local tag = ARGV[1]
 local bands = tonumber(ARGV[3])
 local width = tonumber(ARGV[4])
 local pages = tonumber(ARGV[5])
 local n_rejoin = tonumber(ARGV[6])
 
-local refused = params_error(redis.call('HGET', meta, 'fingerprint'), ARGV[2])
+local _, refused = checked_meta(nil)
 if refused then return refused end
 
 local added = 0
 local last_rejoin = 6 + 2 * n_rejoin
 for i = 7, last_rejoin, 2 do
   local id = ARGV[i]
-  local sig = redis.call('HGET', tag .. ':r:' .. ARGV[i + 1], id)
+  local sig = redis.call('HGET', reverse_key(ARGV[i + 1]), id)
   if sig then
     local values = band_values(sig, bands, width)
-    for k = 1, bands do added = added + redis.call('SADD', bucket_key(tag, k, values[k]), id) end
+    for k = 1, bands do added = added + redis.call('SADD', bucket_key(k, values[k]), id) end
   end
 end
 
 local removed = 0
 for i = last_rejoin + 1, #ARGV, 4 do
   local band, value, id = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local sig = redis.call('HGET', tag .. ':r:' .. ARGV[i + 3], id)
+  local sig = redis.call('HGET', reverse_key(ARGV[i + 3]), id)
   if not sig or band_values(sig, bands, width)[band] ~= value then
-    removed = removed + redis.call('SREM', bucket_key(tag, band, value), id)
+    removed = removed + redis.call('SREM', bucket_key(band, value), id)
   end
 end
 
 local counted = -1
 if pages > 0 and redis.call('EXISTS', meta) == 1 then
   counted = 0
-  for page = 0, pages - 1 do counted = counted + redis.call('HLEN', tag .. ':r:' .. page) end
+  for page = 0, pages - 1 do counted = counted + redis.call('HLEN', reverse_key(page)) end
   redis.call('HSET', meta, 'ids', counted)
 end
 return { added, removed, counted }
