@@ -1,4 +1,5 @@
 import { LshrsError } from '../errors';
+import { intOption } from '../validate';
 
 /** Longest band: a band value is kept in 32 bits. */
 export const MAX_ROWS_PER_BAND = 32;
@@ -54,9 +55,7 @@ export interface OptimalParamsOptions {
 }
 
 function checkPlan(numPerm: number, threshold: number): void {
-  if (!Number.isInteger(numPerm) || numPerm < 1 || numPerm > 4096) {
-    throw new LshrsError('BAD_OPTION', `numPerm must be an integer from 1 to 4096, got ${numPerm}`);
-  }
+  intOption('numPerm', numPerm, 1, 4096);
   if (!(threshold > 0 && threshold < 1)) {
     throw new LshrsError('BAD_OPTION', `threshold must lie strictly between 0 and 1, got ${threshold}`);
   }
