@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { LSHRS, PostgresVectorStore, readParquet } from '../src';
-import { startPostgres, startRedis, type Throwaway } from './lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../dev/servers';
 
 const DATA = resolve(__dirname, '..', 'data');
 const TABLE = 'lshrs_demo';

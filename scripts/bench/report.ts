@@ -255,7 +255,7 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
     '```',
     '',
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${f(m.memoryGiB, 1)} GiB, ${m.platform}; Node ${m.node}.`,
-    `- Servers: Redis ${report.servers.redis}, PostgreSQL ${report.servers.postgres} (${report.servers.given ? 'given by REDIS_URL / DATABASE_URL' : 'throwaway servers from scripts/lib/servers.ts on loopback, fsync off'}).`,
+    `- Servers: Redis ${report.servers.redis}, PostgreSQL ${report.servers.postgres} (${report.servers.given ? 'given by REDIS_URL / DATABASE_URL' : 'throwaway servers from dev/servers.ts on loopback, fsync off'}).`,
     `- lshrs at commit ${m.lshrsCommit}. Repeats ${report.options.repeats}, ${int(report.options.queries)} held-out queries per set (the real set has 1,000), synthetic seed "${report.options.seed}".`,
     `- Load average (1 / 5 / 15 min) ${m.loadAverage.map((x) => x.toFixed(2)).join(' / ')} at the start, ${report.loadAtEnd.map((x) => x.toFixed(2)).join(' / ')} at the end, on ${m.cores} cores.`,
     ...(report.options.shared

@@ -9,7 +9,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startPostgres, startRedis, type Throwaway } from '../lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
 import { dataStats, type DataStats } from './data-stats';
 import { loadRealSet, type Dataset } from './dataset';
 import { agreementAt10, groundTruth, type Truth } from './ground-truth';

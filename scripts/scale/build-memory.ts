@@ -12,7 +12,7 @@ import pg from 'pg';
 import { PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { float32ToLE } from '../../src/stores/float32';
-import { startPostgres, startRedis, type Throwaway } from '../lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
 import { withSection } from '../lib/report-sections';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -12,7 +12,7 @@
 import { Redis } from 'ioredis';
 import { LSHRS } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { startRedis } from '../lib/servers';
+import { startRedis } from '../../dev/servers';
 
 const IDS = Number(process.env.SCALE_IDS ?? 200_000);
 const DIM = 32; // the dimension changes nothing in Redis: a signature is 16 bytes at 16 x 8

@@ -11,8 +11,8 @@ import { Cluster, Redis } from 'ioredis';
 import { LSHRS } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import type { RedisClient } from '../../src/redis/connection';
-import { startCluster } from '../lib/cluster';
-import { startRedis } from '../lib/servers';
+import { startCluster } from '../../dev/cluster';
+import { startRedis } from '../../dev/servers';
 
 const SIZES = (process.env.SCALE_SIZES ?? '10000,100000').split(',').map(Number);
 const DIM = 64;

@@ -5,7 +5,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, waitUntil, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, waitUntil, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { pageOf } from '../../src/ids';

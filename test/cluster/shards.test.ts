@@ -3,7 +3,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, LshrsError, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { indexLayout } from '../../src/redis/keys';

@@ -5,7 +5,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, waitUntil, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, waitUntil, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { newCluster } from '../support/cluster';
