@@ -1,5 +1,5 @@
 /*
- * npm run bench [-- options]: runs the benchmark and writes BENCHMARKS.md (and its plots beside it).
+ * npm run bench [-- options]: runs the benchmark and writes BENCHMARKS.md (and its plots in docs/bench/).
  *   npm run bench -- --quick         the real set and 100k synthetic vectors
  *   npm run bench                    adds 1M synthetic vectors
  *   npm run bench -- --n 6400000     one synthetic set of that size (with the real set)
@@ -76,7 +76,11 @@ function figuresPath(out: string, sectionName: string): string {
  */
 function write(report: BenchReport, out: string, sectionName: string): void {
   const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
-  for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
+  for (const { name, svg } of svgs) {
+    const file = join(dirname(out), name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, svg);
+  }
   if (sectionName === 'bench') {
     // Sections other commands own (npm run scale:memory, runs of one size) stay as they were.
     const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);

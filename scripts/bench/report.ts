@@ -9,7 +9,7 @@ import type { BenchReport, DatasetResult } from './run';
 
 export interface RenderedReport {
   markdown: string;
-  /** SVG files to write beside the markdown: name relative to it, and content. */
+  /** SVG files to write: path relative to the markdown's folder (under docs/bench/ by default), and content. */
   svgs: { name: string; svg: string }[];
 }
 
@@ -224,8 +224,9 @@ function placementSection(report: BenchReport): string {
   ].join('\n');
 }
 
-export function renderReport(report: BenchReport, svgPrefix: string): RenderedReport {
-  const svgName = (d: DatasetResult) => `${svgPrefix}-${slug(d.data.label)}.svg`;
+/** The plots go to svgDir (relative to the report's folder, '/'-separated), which the links name. */
+export function renderReport(report: BenchReport, svgPrefix: string, svgDir = 'docs/bench'): RenderedReport {
+  const svgName = (d: DatasetResult) => `${svgDir ? `${svgDir}/` : ''}${svgPrefix}-${slug(d.data.label)}.svg`;
   const svgs = report.datasets.map((d) => {
     const series: Series[] = [];
     for (const shape of [...new Set(d.sweep.map((s) => s.shape))]) {
