@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { bandValues, hyperplanes, LSHRS, PostgresVectorStore, type IndexItem, type VectorStore } from '../../src';
+import { float32FromLE } from '../../src/float32';
 import type { Dataset, Neighbours } from './dataset';
 import { recallAt } from './ground-truth';
 import { usedMemory } from './redis-memory';
@@ -65,10 +66,7 @@ export async function* tableItems(pool: pg.Pool, table: string, pageRows = 5000)
     if (rows.length === 0) return;
     pending = page(Number(rows[rows.length - 1].id));
     for (const row of rows) {
-      const bytes = row.embedding;
-      const vector = new Float32Array(bytes.byteLength / 4);
-      new Uint8Array(vector.buffer).set(bytes);
-      yield { id: Number(row.id), vector };
+      yield { id: Number(row.id), vector: float32FromLE(row.embedding) };
     }
   }
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
 import { withSection } from '../lib/report-sections';
 import { writeFileSync } from 'node:fs';

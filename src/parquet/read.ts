@@ -1,7 +1,7 @@
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
 import type { IndexItem } from '../lshrs';
-import { float32FromLE } from '../stores/float32';
+import { float32FromLE } from '../float32';
 
 export interface ParquetColumns {
   /** @defaultValue "id" */

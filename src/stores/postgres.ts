@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { LshrsError } from '../errors';
 import type { Id, IdType } from '../ids';
-import { float32FromLE, float32ToLE } from './float32';
+import { float32FromLE, float32ToLE } from '../float32';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {

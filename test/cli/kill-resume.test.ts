@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { lshrs, lshrsProcess } from '../support/cli';
 import { indexLayout } from '../../src/redis/keys';
 import { contentDigests } from '../support/inspect-redis';

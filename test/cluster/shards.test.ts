@@ -7,7 +7,7 @@ import { startCluster, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, LshrsError, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { indexLayout } from '../../src/redis/keys';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { lshrs } from '../support/cli';
 import { newCluster } from '../support/cluster';
 import { consistencyProblems } from '../support/inspect-redis';
