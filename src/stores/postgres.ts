@@ -2,6 +2,7 @@ import pg from 'pg';
 import { LshrsError } from '../errors';
 import type { Id, IdType } from '../ids';
 import { float32FromLE, float32ToLE } from '../float32';
+import { quoteIdent } from '../sql';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {
@@ -44,10 +45,6 @@ const KIND_BY_TYPNAME: Record<string, VectorKind> = {
   bytea: 'bytea',
   vector: 'vector',
 };
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 function quoteTable(table: string): string {
   const parts = table.split('.');
