@@ -84,7 +84,7 @@ function write(report: BenchReport, out: string, sectionName: string): void {
   if (sectionName === 'bench') {
     // Sections other commands own (npm run scale:memory, runs of one size) stay as they were.
     const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
-    writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
+    writeFileSync(out, `${[section('bench', markdown), ...kept].join('\n\n')}\n`);
   } else {
     const titled = markdown.replace(/^# lshrs benchmarks/, `# lshrs benchmarks: one size (${sectionName.replace('bench-n', 'n = ')})`);
     writeFileSync(out, withSection(out, sectionName, titled));

@@ -8,7 +8,7 @@ import { SIZED_BANDS, sizedRows } from '../params/shape';
 import { countParquetRows, readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../rerank';
-import { PostgresVectorStore } from '../stores/postgres';
+import type { PostgresVectorStore } from '../stores/postgres';
 import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
 import { bytes, clip, print, printJson, table } from './output';
 import { progressReporter } from './progress';
@@ -26,10 +26,10 @@ const program = new Command('lshrs')
   .option('--json', 'machine-readable output')
   .showHelpAfterError();
 
-type Run = (ctx: CliContext, json: boolean) => Promise<number | void>;
+type Run = (ctx: CliContext, json: boolean) => Promise<number | undefined>;
 
 /** Runs a command with its connections, closing them after; LshrsErrors become one plain line. */
-function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | void>) {
+function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | undefined>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const options = command.optsWithGlobals() as GlobalOptions;

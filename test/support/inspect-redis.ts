@@ -94,8 +94,9 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ba
       if (sig.length !== bands * Math.ceil(rows / 8)) problems.push(`${key} ${id}: signature of ${sig.length} bytes`);
       unpackSignature(sig, bands, rows).forEach((value, band) => {
         const bucket = `${tag}:b:${band}:${value}`;
-        if (!expected.has(bucket)) expected.set(bucket, new Set());
-        expected.get(bucket)!.add(id);
+        const members = expected.get(bucket) ?? new Set<string>();
+        members.add(id);
+        expected.set(bucket, members);
       });
     }
   }
