@@ -1,6 +1,5 @@
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import type { IndexItem } from '../lshrs';
 import { float32FromLE } from '../float32';
 import { quoteIdent } from '../sql';
 
@@ -43,12 +42,20 @@ function toVector(value: unknown, row: number): Float32Array | readonly number[]
   throw new LshrsError('DIMENSION', `parquet row ${row}: embedding is neither a list of floats nor float32 bytes`);
 }
 
+/** One row of a parquet file, an item for `lsh.index(...)` (named here, so this module need not import the facade). */
+export interface ParquetItem {
+  id: Id;
+  /** float32 bytes decoded, or the list of floats as DuckDB returns it (validated by the index). */
+  vector: Float32Array | readonly number[];
+  text: string | null;
+}
+
 /**
  * Streams `{ id, vector, text }` items from a parquet file in file order, a chunk of rows at a time:
  * DuckDB reads the file, so memory stays bounded however large its row groups are. Feed it to
  * `lsh.index(...)`.
  */
-export async function* readParquet(path: string, columns: ParquetColumns = {}): AsyncGenerator<IndexItem> {
+export async function* readParquet(path: string, columns: ParquetColumns = {}): AsyncGenerator<ParquetItem> {
   const { DuckDBInstance } = await loadDuckDB();
   const idColumn = columns.idColumn ?? 'id';
   const vectorColumn = columns.vectorColumn ?? 'embedding';
