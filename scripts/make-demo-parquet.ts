@@ -19,7 +19,10 @@ function floats(file: string): Float32Array {
 }
 
 function jsonl<T>(file: string): T[] {
-  return readFileSync(join(SOURCE, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+  return readFileSync(join(SOURCE, file), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as T);
 }
 
 interface Row {

@@ -157,7 +157,14 @@ export interface BuiltIndex {
  * Builds the index of one shape from the rows already in the table (a read-only store: Redis only),
  * `repeats` times, measuring Redis memory around the last build.
  */
-export async function buildFromTable(data: Dataset, servers: Servers, table: string, prefix: string, shape: Shape, repeats: number): Promise<BuiltIndex> {
+export async function buildFromTable(
+  data: Dataset,
+  servers: Servers,
+  table: string,
+  prefix: string,
+  shape: Shape,
+  repeats: number,
+): Promise<BuiltIndex> {
   const { redis, pool } = servers;
   const store = new TimedStore(new PostgresVectorStore({ pool, table, readOnly: true }));
   // lshrs' defaults for the size: what a user who states the corpus size gets.
@@ -176,7 +183,9 @@ export async function buildFromTable(data: Dataset, servers: Servers, table: str
   const after = await usedMemory(redis);
   const stats = await lsh.stats();
   const { bands, rows } = lsh.toJSON();
-  progress(`  built ${shapeLabel(shape, { bands, rows })} from the table: ${(data.n / median(seconds)).toFixed(0)} vectors/s, ${stats.bytesPerId?.toFixed(0)} B/id`);
+  progress(
+    `  built ${shapeLabel(shape, { bands, rows })} from the table: ${(data.n / median(seconds)).toFixed(0)} vectors/s, ${stats.bytesPerId?.toFixed(0)} B/id`,
+  );
   return {
     lsh,
     store,
@@ -228,7 +237,13 @@ export async function measureQueries(
 ): Promise<QueryFigures> {
   const { lsh, store } = index;
   const Q = data.queryCount;
-  const ask = { topK: 100, rerankCandidates: setting.rerankCandidates, topP: setting.topP, probes: setting.probes, maxCandidates: setting.maxCandidates };
+  const ask = {
+    topK: 100,
+    rerankCandidates: setting.rerankCandidates,
+    topP: setting.topP,
+    probes: setting.probes,
+    maxCandidates: setting.maxCandidates,
+  };
   for (let q = 0; q < Math.min(options.warmup, Q); q++) await lsh.query(query(data, q), ask);
 
   const repeats: Percentiles[] = [];

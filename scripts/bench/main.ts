@@ -45,8 +45,12 @@ const program = new Command()
   .option('--sweep-repeats <count>', 'repeats of each point of the configuration sweep', positiveInt, 1)
   .option('--shapes <list>', 'index shapes to sweep, first one the headline', shapeList)
   .option('--candidates <list>', 'rerankCandidates values to sweep (candidates fetched and reranked)', intList)
-  .option('--probes <list>', 'probes per band to sweep (0: the default for the rows of the shape); default 1, the default, twice it', (v: string) => v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))))
-  .option('--max-candidates <list>', 'maxCandidates values to sweep (0: the default, 4000)', (v: string) => v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))))
+  .option('--probes <list>', 'probes per band to sweep (0: the default for the rows of the shape); default 1, the default, twice it', (v: string) =>
+    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  )
+  .option('--max-candidates <list>', 'maxCandidates values to sweep (0: the default, 4000)', (v: string) =>
+    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  )
   .option('--top-p <list>', 'topP values to sweep with each rerankCandidates', fractionList)
   .option('--no-real', 'leave out the shared real set')
   .option('--no-exact', 'leave out the exact-scan peer')

@@ -63,9 +63,13 @@ export function recallPlot(title: string, series: Series[]): string {
         s.kind === 'peer'
           ? `<rect x="${(x(p.p95) - 3.5).toFixed(1)}" y="${(y(p.recall) - 3.5).toFixed(1)}" width="7" height="7" fill="${colour}">`
           : `<circle cx="${x(p.p95).toFixed(1)}" cy="${y(p.recall).toFixed(1)}" r="4" fill="${colour}">`;
-      out.push(`${mark}<title>${escapeXml(`${s.label}, ${p.note}: recall@10 ${p.recall.toFixed(3)}, p95 ${p.p95.toFixed(2)} ms`)}</title>${s.kind === 'peer' ? '</rect>' : '</circle>'}`);
+      out.push(
+        `${mark}<title>${escapeXml(`${s.label}, ${p.note}: recall@10 ${p.recall.toFixed(3)}, p95 ${p.p95.toFixed(2)} ms`)}</title>${s.kind === 'peer' ? '</rect>' : '</circle>'}`,
+      );
       if (p.tag) {
-        out.push(`<text x="${(x(p.p95) + 6).toFixed(1)}" y="${(y(p.recall) + (s.kind === 'peer' ? 12 : -6)).toFixed(1)}" font-size="9" fill="${colour}">${escapeXml(p.tag)}</text>`);
+        out.push(
+          `<text x="${(x(p.p95) + 6).toFixed(1)}" y="${(y(p.recall) + (s.kind === 'peer' ? 12 : -6)).toFixed(1)}" font-size="9" fill="${colour}">${escapeXml(p.tag)}</text>`,
+        );
       }
     }
     const ly = M.top + 8 + i * 20;
@@ -75,7 +79,9 @@ export function recallPlot(title: string, series: Series[]): string {
   });
   const notes = ['red line: recall 0.9', 'circles: lshrs, labelled with', 'rerankCandidates; squares: peers,', 'labelled with ef'];
   const notesTop = M.top + 8 + series.length * 20 + 8;
-  notes.forEach((line, j) => out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`));
+  notes.forEach((line, j) =>
+    out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`),
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

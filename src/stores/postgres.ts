@@ -210,11 +210,7 @@ export class PostgresVectorStore implements VectorStore {
   /** The select list: id as text, the vector in binary form (never as text), and the text. */
   private selectList(shape: TableShape, withText: boolean): string {
     const vector =
-      shape.kind === 'bytea'
-        ? this.vectorColumn
-        : shape.kind === 'vector'
-          ? `vector_send(${this.vectorColumn})`
-          : `array_send(${this.vectorColumn})`;
+      shape.kind === 'bytea' ? this.vectorColumn : shape.kind === 'vector' ? `vector_send(${this.vectorColumn})` : `array_send(${this.vectorColumn})`;
     const text = withText && shape.hasText ? `, ${this.textColumn} AS t` : '';
     return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
   }
@@ -237,10 +233,9 @@ export class PostgresVectorStore implements VectorStore {
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
     if (ids.length === 0) return [];
     const shape = await this.describe();
-    const { rows } = await this.pool.query(
-      `SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
-      [ids.map(String)],
-    );
+    const { rows } = await this.pool.query(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+      ids.map(String),
+    ]);
     return this.decodeRows(shape, rows);
   }
 

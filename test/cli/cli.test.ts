@@ -110,7 +110,9 @@ test('tune lists configurations with rates and expected candidates, and writes t
   expect(human.status).toBe(0);
   expect(human.stdout.split('\n')[0]).toMatch(/^bands\s+rows\s+false pos\s+false neg\s+random pair\s+candidates\/query/);
   expect(human.stdout.split('\n')[1]).toMatch(/^16\s+8\s+0\.21\d+\s+0\.17\d+\s+0\.\d+\s+\d+\s+optimal$/);
-  expect(human.stdout).toContain('for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 16 probes per band');
+  expect(human.stdout).toContain(
+    'for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 16 probes per band',
+  );
   const listed = JSON.parse(lshrs(['tune', '--num-perm', '64', '--json']).stdout);
   expect(listed[0]).toMatchObject({ label: 'optimal', bands: 9, rows: 7, expectedCandidates: null });
   const picture = readFileSync(svg, 'utf8');

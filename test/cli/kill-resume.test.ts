@@ -66,7 +66,11 @@ test(`a build of ${ROWS} rows whose process is killed midway resumes to an index
   const child = lshrsProcess([...common, 'index']);
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   const meta = `{${prefix}}:meta`;
-  await poll(() => redis.hget(meta, 'ids').then(Number), (n) => n >= ROWS / 4, 120);
+  await poll(
+    () => redis.hget(meta, 'ids').then(Number),
+    (n) => n >= ROWS / 4,
+    120,
+  );
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
   const [state, cursor, ids] = await redis.hmget(meta, 'buildState', 'buildCursor', 'ids');

@@ -66,7 +66,9 @@ describe('PostgresVectorStore', () => {
     await expect(missing.fetch([1])).rejects.toMatchObject({ code: 'BAD_STORE', message: expect.stringMatching(/does not exist/) });
     const table = uniqueName('textcol');
     await pool.query(`CREATE TABLE "${table}" (id bigint PRIMARY KEY, embedding text)`);
-    await expect(new PostgresVectorStore({ pool, table }).fetch([1])).rejects.toThrow(/has type text; lshrs reads real\[\], double precision\[\], bytea or vector/);
+    await expect(new PostgresVectorStore({ pool, table }).fetch([1])).rejects.toThrow(
+      /has type text; lshrs reads real\[\], double precision\[\], bytea or vector/,
+    );
     const lsh = new LSHRS({ redis, dim: DIM, prefix: table, store: new PostgresVectorStore({ pool, table }) });
     await expect(lsh.ingest(1, vectors[0])).rejects.toMatchObject({ code: 'BAD_STORE' });
     expect(await redis.exists(`{${table}}:meta`)).toBe(0);

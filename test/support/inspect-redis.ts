@@ -51,7 +51,11 @@ export async function snapshot(redis: RedisClient, prefix: string): Promise<Reco
     if (type === 'set') picture[key] = (await redis.smembers(key)).sort();
     else if (type === 'hash') {
       const entries = await redis.hgetallBuffer(key);
-      picture[key] = Object.fromEntries(Object.entries(entries).map(([f, v]) => [f, v.toString('hex')]).sort());
+      picture[key] = Object.fromEntries(
+        Object.entries(entries)
+          .map(([f, v]) => [f, v.toString('hex')])
+          .sort(),
+      );
     } else picture[key] = type;
   }
   return picture;

@@ -3,8 +3,7 @@ import { join, resolve } from 'node:path';
 import { float32FromLE } from '../../src/float32';
 
 /** The real embedding set in ../shared/data (see its README): 13,400 x 512 unit vectors. */
-export const SHARED_DIR =
-  process.env.LSHRS_SHARED_DATA ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
+export const SHARED_DIR = process.env.LSHRS_SHARED_DATA ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
 export const SHARED_DIM = 512;
 
 function floats(file: string): Float32Array {
