@@ -46,6 +46,7 @@ export function renderLuaSources(luaDir = DEFAULT_LUA_DIR) {
     `/** lua/${COMMON}, prepended to every script. */`,
     `const common = ${templateLiteral(common)};`,
     '',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: this line is TypeScript source to write out
     'const withCommon = (script: string): string => `${common}\\n${script}`;',
     '',
     '/** Each Redis script as lshrs registers it: lua/common.lua, a newline, then lua/<name>.lua. */',

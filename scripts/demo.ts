@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { LSHRS, PostgresVectorStore, readParquet } from '../src';
-import { startPostgres, startRedis, type Throwaway } from './lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../dev/servers';
 
 const DATA = resolve(__dirname, '..', 'data');
 const TABLE = 'lshrs_demo';
@@ -46,8 +46,12 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - t) / 1000;
       const stats = await lsh.stats();
       say();
-      say(`Indexed ${result.added + result.moved + result.unchanged} Wikipedia sentences into table "${TABLE}" and index "${PREFIX}" in ${seconds.toFixed(2)} s.`);
-      say(`  ${stats.bands} bands x ${stats.rows} rows, ${stats.buckets} buckets, ${(stats.redisBytes / 1024).toFixed(0)} KiB in Redis (${stats.bytesPerId?.toFixed(0)} bytes per id).`);
+      say(
+        `Indexed ${result.added + result.moved + result.unchanged} Wikipedia sentences into table "${TABLE}" and index "${PREFIX}" in ${seconds.toFixed(2)} s.`,
+      );
+      say(
+        `  ${stats.bands} bands x ${stats.rows} rows, ${stats.buckets} buckets, ${(stats.redisBytes / 1024).toFixed(0)} KiB in Redis (${stats.bytesPerId?.toFixed(0)} bytes per id).`,
+      );
 
       for await (const q of readParquet(`${DATA}/demo-queries.parquet`)) {
         t = performance.now();

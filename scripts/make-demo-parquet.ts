@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { float32FromLE } from '../src/float32';
 
 const SOURCE = resolve(__dirname, '..', '..', 'shared', 'data', 'wikitext103-use512');
 const OUT = resolve(__dirname, '..', 'data');
@@ -14,14 +15,14 @@ const TARGET_ROWS = 2000;
 const QUERY_COUNT = 8;
 
 function floats(file: string): Float32Array {
-  const bytes = readFileSync(join(SOURCE, file));
-  const out = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(out.buffer).set(bytes);
-  return out;
+  return float32FromLE(readFileSync(join(SOURCE, file)));
 }
 
 function jsonl<T>(file: string): T[] {
-  return readFileSync(join(SOURCE, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+  return readFileSync(join(SOURCE, file), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as T);
 }
 
 interface Row {

@@ -10,6 +10,7 @@ export type IdType = 'int' | 'str';
 export const MAX_ID_BYTES = 512;
 
 // C0 controls, DEL and C1 controls.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in ids is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 export function idTypeOf(id: unknown): IdType {

@@ -70,8 +70,13 @@ export class LSHRS {
     if (options.store && options.fetchVectors) throw new LshrsError('BAD_OPTION', 'give either store or fetchVectors, not both');
     this.shape = resolveShape(options);
     const resolved = resolveOptions(options, this.shape.rows);
-    ({ prefix: this.prefix, batchSize: this.batchSize, maxCandidates: this.maxCandidates, rerankCandidates: this.rerankCandidates, probes: this.probes } =
-      resolved);
+    ({
+      prefix: this.prefix,
+      batchSize: this.batchSize,
+      maxCandidates: this.maxCandidates,
+      rerankCandidates: this.rerankCandidates,
+      probes: this.probes,
+    } = resolved);
     this.store = options.store ?? (options.fetchVectors ? callbackStore(options.fetchVectors) : undefined);
     const planes = hyperplanes(this.shape.dim, this.shape.bands * this.shape.rows, this.shape.seed);
     ({ client: this.redis, owned: this.ownsRedis } = openRedis(options.redis));
@@ -89,7 +94,7 @@ export class LSHRS {
   /** Rebuilds an index handle from {@link LSHRS.toJSON}'s output. */
   static fromJSON(json: SavedState | string, runtime: RuntimeOptions): LSHRS {
     const state = (typeof json === 'string' ? JSON.parse(json) : json) as SavedState;
-    if (!state || state.lshrs !== 1) throw new LshrsError('BAD_OPTION', 'not a saved lshrs state (expected { lshrs: 1, ... })');
+    if (state?.lshrs !== 1) throw new LshrsError('BAD_OPTION', 'not a saved lshrs state (expected { lshrs: 1, ... })');
     return new LSHRS({
       ...runtime,
       prefix: state.prefix,

@@ -3,7 +3,6 @@
  * and validation (once, at construction or at the start of a call).
  */
 import { LshrsError } from './errors';
-import type { BuildProgress } from './write/pipeline';
 import type { Id, IdType } from './ids';
 import type { ShapeOptions } from './params/shape';
 import type { RedisClient } from './redis/connection';
@@ -76,6 +75,18 @@ export interface IndexItem {
   id: Id;
   vector: VectorLike;
   text?: string | null;
+}
+
+/** What `onProgress` receives after every batch that lands in Redis. */
+export interface BuildProgress {
+  /** Items written in this call. */
+  done: number;
+  /** Items this call will write, when known. */
+  total: number | null;
+  /** Items per second so far. */
+  rate: number;
+  /** Seconds left at that rate, when the total is known. */
+  etaSeconds: number | null;
 }
 
 export interface IndexOptions {
@@ -172,7 +183,10 @@ export interface InspectResult {
   buckets: { band: number; value: number; key: string; size: number }[];
 }
 
-export type RuntimeOptions = Pick<LSHRSOptions, 'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'>;
+export type RuntimeOptions = Pick<
+  LSHRSOptions,
+  'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'
+>;
 
 /** Most buckets a query may read per band on average. */
 export const MAX_PROBES = 1024;

@@ -5,6 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { float32FromLE } from '../../src/float32';
 
 /** Rows `start .. start+count-1`, row-major in `data` (count x dim). */
 export interface VectorChunk {
@@ -47,10 +48,7 @@ export interface Dataset {
 export const DEFAULT_CHUNK_ROWS = 8192;
 
 function readFloats(path: string): Float32Array {
-  const bytes = readFileSync(path);
-  const out = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(out.buffer).set(bytes);
-  return out;
+  return float32FromLE(readFileSync(path));
 }
 
 function readInts(path: string): Int32Array {

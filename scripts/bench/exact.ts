@@ -78,9 +78,7 @@ class TopK {
 
   /** Ids and scores best first (ties by smaller id). */
   sorted(): { ids: number[]; scores: number[] } {
-    const order = Array.from({ length: this.size }, (_, i) => i).sort(
-      (a, b) => this.scores[b] - this.scores[a] || this.ids[a] - this.ids[b],
-    );
+    const order = Array.from({ length: this.size }, (_, i) => i).sort((a, b) => this.scores[b] - this.scores[a] || this.ids[a] - this.ids[b]);
     return { ids: order.map((i) => this.ids[i]), scores: order.map((i) => this.scores[i]) };
   }
 }

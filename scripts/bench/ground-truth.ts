@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { float32ToLE } from '../../src/float32';
 import { readFloats, readInts, type Dataset, type Neighbours } from './dataset';
 import { exactTopK } from './exact';
 
@@ -29,7 +30,7 @@ export function groundTruth(data: Dataset, cacheDir: string): Truth {
   const truth = exactTopK(data.queries, data.queryCount, data.dim, data.chunks(), TRUTH_K);
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(scoresPath, new Uint8Array(truth.scores.buffer));
+  writeFileSync(scoresPath, float32ToLE(truth.scores));
   writeFileSync(idsPath, new Uint8Array(truth.ids.buffer));
   return { ...truth, origin: 'computed', seconds };
 }

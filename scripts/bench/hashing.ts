@@ -49,7 +49,15 @@ function once(worker: Worker, want: string): Promise<void> {
   });
 }
 
-async function withWorkers(block: Float32Array, count: number, dim: number, bands: number, rows: number, threads: number, repeats: number): Promise<number> {
+async function withWorkers(
+  block: Float32Array,
+  count: number,
+  dim: number,
+  bands: number,
+  rows: number,
+  threads: number,
+  repeats: number,
+): Promise<number> {
   const share = Math.ceil(count / threads);
   const workers = Array.from({ length: threads }, (_, t) => {
     const start = t * share;

@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { bandValues, hyperplanes, LSHRS, PostgresVectorStore, type IndexItem, type VectorStore } from '../../src';
+import { float32FromLE } from '../../src/float32';
 import type { Dataset, Neighbours } from './dataset';
 import { recallAt } from './ground-truth';
 import { usedMemory } from './redis-memory';
@@ -65,10 +66,7 @@ export async function* tableItems(pool: pg.Pool, table: string, pageRows = 5000)
     if (rows.length === 0) return;
     pending = page(Number(rows[rows.length - 1].id));
     for (const row of rows) {
-      const bytes = row.embedding;
-      const vector = new Float32Array(bytes.byteLength / 4);
-      new Uint8Array(vector.buffer).set(bytes);
-      yield { id: Number(row.id), vector };
+      yield { id: Number(row.id), vector: float32FromLE(row.embedding) };
     }
   }
 }
@@ -159,7 +157,14 @@ export interface BuiltIndex {
  * Builds the index of one shape from the rows already in the table (a read-only store: Redis only),
  * `repeats` times, measuring Redis memory around the last build.
  */
-export async function buildFromTable(data: Dataset, servers: Servers, table: string, prefix: string, shape: Shape, repeats: number): Promise<BuiltIndex> {
+export async function buildFromTable(
+  data: Dataset,
+  servers: Servers,
+  table: string,
+  prefix: string,
+  shape: Shape,
+  repeats: number,
+): Promise<BuiltIndex> {
   const { redis, pool } = servers;
   const store = new TimedStore(new PostgresVectorStore({ pool, table, readOnly: true }));
   // lshrs' defaults for the size: what a user who states the corpus size gets.
@@ -178,7 +183,9 @@ export async function buildFromTable(data: Dataset, servers: Servers, table: str
   const after = await usedMemory(redis);
   const stats = await lsh.stats();
   const { bands, rows } = lsh.toJSON();
-  progress(`  built ${shapeLabel(shape, { bands, rows })} from the table: ${(data.n / median(seconds)).toFixed(0)} vectors/s, ${stats.bytesPerId?.toFixed(0)} B/id`);
+  progress(
+    `  built ${shapeLabel(shape, { bands, rows })} from the table: ${(data.n / median(seconds)).toFixed(0)} vectors/s, ${stats.bytesPerId?.toFixed(0)} B/id`,
+  );
   return {
     lsh,
     store,
@@ -230,7 +237,13 @@ export async function measureQueries(
 ): Promise<QueryFigures> {
   const { lsh, store } = index;
   const Q = data.queryCount;
-  const ask = { topK: 100, rerankCandidates: setting.rerankCandidates, topP: setting.topP, probes: setting.probes, maxCandidates: setting.maxCandidates };
+  const ask = {
+    topK: 100,
+    rerankCandidates: setting.rerankCandidates,
+    topP: setting.topP,
+    probes: setting.probes,
+    maxCandidates: setting.maxCandidates,
+  };
   for (let q = 0; q < Math.min(options.warmup, Q); q++) await lsh.query(query(data, q), ask);
 
   const repeats: Percentiles[] = [];

@@ -1,5 +1,5 @@
 /*
- * npm run bench [-- options]: runs the benchmark and writes BENCHMARKS.md (and its plots beside it).
+ * npm run bench [-- options]: runs the benchmark and writes BENCHMARKS.md (and its plots in docs/bench/).
  *   npm run bench -- --quick         the real set and 100k synthetic vectors
  *   npm run bench                    adds 1M synthetic vectors
  *   npm run bench -- --n 6400000     one synthetic set of that size (with the real set)
@@ -45,8 +45,12 @@ const program = new Command()
   .option('--sweep-repeats <count>', 'repeats of each point of the configuration sweep', positiveInt, 1)
   .option('--shapes <list>', 'index shapes to sweep, first one the headline', shapeList)
   .option('--candidates <list>', 'rerankCandidates values to sweep (candidates fetched and reranked)', intList)
-  .option('--probes <list>', 'probes per band to sweep (0: the default for the rows of the shape); default 1, the default, twice it', (v: string) => v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))))
-  .option('--max-candidates <list>', 'maxCandidates values to sweep (0: the default, 4000)', (v: string) => v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))))
+  .option('--probes <list>', 'probes per band to sweep (0: the default for the rows of the shape); default 1, the default, twice it', (v: string) =>
+    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  )
+  .option('--max-candidates <list>', 'maxCandidates values to sweep (0: the default, 4000)', (v: string) =>
+    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  )
   .option('--top-p <list>', 'topP values to sweep with each rerankCandidates', fractionList)
   .option('--no-real', 'leave out the shared real set')
   .option('--no-exact', 'leave out the exact-scan peer')
@@ -76,11 +80,15 @@ function figuresPath(out: string, sectionName: string): string {
  */
 function write(report: BenchReport, out: string, sectionName: string): void {
   const { markdown, svgs } = renderReport(report, basename(out).replace(/\.md$/i, ''));
-  for (const { name, svg } of svgs) writeFileSync(join(dirname(out), name), svg);
+  for (const { name, svg } of svgs) {
+    const file = join(dirname(out), name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, svg);
+  }
   if (sectionName === 'bench') {
     // Sections other commands own (npm run scale:memory, runs of one size) stay as they were.
     const kept = [...readSections(out).entries()].filter(([name]) => name !== 'bench').map(([, text]) => text);
-    writeFileSync(out, [section('bench', markdown), ...kept].join('\n\n') + '\n');
+    writeFileSync(out, `${[section('bench', markdown), ...kept].join('\n\n')}\n`);
   } else {
     const titled = markdown.replace(/^# lshrs benchmarks/, `# lshrs benchmarks: one size (${sectionName.replace('bench-n', 'n = ')})`);
     writeFileSync(out, withSection(out, sectionName, titled));

@@ -16,7 +16,7 @@ const W = 760;
 const H = 460;
 const M = { left: 64, right: 250, top: 36, bottom: 52 };
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fmt = (x: number) => (x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(1));
 
 export function recallPlot(title: string, series: Series[]): string {
@@ -32,7 +32,7 @@ export function recallPlot(title: string, series: Series[]): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${M.left}" y="20" font-size="14" font-weight="bold">${escape(title)}</text>`);
+  out.push(`<text x="${M.left}" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`);
   for (let e = logLo; e <= logHi; e++) {
     for (const m of [1, 2, 5]) {
       const v = m * 10 ** e;
@@ -63,19 +63,25 @@ export function recallPlot(title: string, series: Series[]): string {
         s.kind === 'peer'
           ? `<rect x="${(x(p.p95) - 3.5).toFixed(1)}" y="${(y(p.recall) - 3.5).toFixed(1)}" width="7" height="7" fill="${colour}">`
           : `<circle cx="${x(p.p95).toFixed(1)}" cy="${y(p.recall).toFixed(1)}" r="4" fill="${colour}">`;
-      out.push(`${mark}<title>${escape(`${s.label}, ${p.note}: recall@10 ${p.recall.toFixed(3)}, p95 ${p.p95.toFixed(2)} ms`)}</title>${s.kind === 'peer' ? '</rect>' : '</circle>'}`);
+      out.push(
+        `${mark}<title>${escapeXml(`${s.label}, ${p.note}: recall@10 ${p.recall.toFixed(3)}, p95 ${p.p95.toFixed(2)} ms`)}</title>${s.kind === 'peer' ? '</rect>' : '</circle>'}`,
+      );
       if (p.tag) {
-        out.push(`<text x="${(x(p.p95) + 6).toFixed(1)}" y="${(y(p.recall) + (s.kind === 'peer' ? 12 : -6)).toFixed(1)}" font-size="9" fill="${colour}">${escape(p.tag)}</text>`);
+        out.push(
+          `<text x="${(x(p.p95) + 6).toFixed(1)}" y="${(y(p.recall) + (s.kind === 'peer' ? 12 : -6)).toFixed(1)}" font-size="9" fill="${colour}">${escapeXml(p.tag)}</text>`,
+        );
       }
     }
     const ly = M.top + 8 + i * 20;
     const lx = M.left + plotW + 14;
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`);
-    out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escape(s.label)}</text>`);
+    out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escapeXml(s.label)}</text>`);
   });
   const notes = ['red line: recall 0.9', 'circles: lshrs, labelled with', 'rerankCandidates; squares: peers,', 'labelled with ef'];
   const notesTop = M.top + 8 + series.length * 20 + 8;
-  notes.forEach((line, j) => out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`));
+  notes.forEach((line, j) =>
+    out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`),
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

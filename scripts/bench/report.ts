@@ -9,7 +9,7 @@ import type { BenchReport, DatasetResult } from './run';
 
 export interface RenderedReport {
   markdown: string;
-  /** SVG files to write beside the markdown: name relative to it, and content. */
+  /** SVG files to write: path relative to the markdown's folder (under docs/bench/ by default), and content. */
   svgs: { name: string; svg: string }[];
 }
 
@@ -22,7 +22,11 @@ const versus = (peer: number, lshrs: number) => {
   if (!(peer > 0 && lshrs > 0)) return '—';
   return peer <= lshrs ? `${times(lshrs / peer)}x faster` : `${times(peer / lshrs)}x slower`;
 };
-const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const slug = (label: string) =>
+  label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 function table(head: string[], rows: (string | number)[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -34,7 +38,12 @@ function statsSection(report: BenchReport): string {
   return [
     '## The data sets',
     '',
-    sets.map((d) => `- **${d.data.label}**: ${d.data.source}. Ground truth: exact top-100 cosine, ${d.truth.origin === 'shipped' ? `shipped with the set (the brute force here reproduces ${f((d.truth.agreementAt10 ?? 0) * 100, 2)}% of its top-10 ids)` : d.truth.origin === 'cached' ? 'brute force, read from .bench-cache/' : `brute force in this run (${f(d.truth.seconds, 1)} s), cached in .bench-cache/`}.`).join('\n'),
+    sets
+      .map(
+        (d) =>
+          `- **${d.data.label}**: ${d.data.source}. Ground truth: exact top-100 cosine, ${d.truth.origin === 'shipped' ? `shipped with the set (the brute force here reproduces ${f((d.truth.agreementAt10 ?? 0) * 100, 2)}% of its top-10 ids)` : d.truth.origin === 'cached' ? 'brute force, read from .bench-cache/' : `brute force in this run (${f(d.truth.seconds, 1)} s), cached in .bench-cache/`}.`,
+      )
+      .join('\n'),
     '',
     'Their statistics, side by side (pairs, mean and spread from a sample of rows; neighbours over all queries):',
     '',
@@ -59,14 +68,44 @@ function summarySection(report: BenchReport): string {
   return [
     "## Summary: lshrs' defaults",
     '',
-    "Defaults as a user gets them for the size (`new LSHRS({ redis, dim, store, expectedSize: n })`: 16 bands of sizedRows(n) rows, defaultProbes(rows) buckets read per band, maxCandidates 4000 by collisions, then rerankCandidates 500 by Hamming distance, topP 1), vectors in a PostgreSQL `bytea` column.",
+    'Defaults as a user gets them for the size (`new LSHRS({ redis, dim, store, expectedSize: n })`: 16 bands of sizedRows(n) rows, defaultProbes(rows) buckets read per band, maxCandidates 4000 by collisions, then rerankCandidates 500 by Hamming distance, topP 1), vectors in a PostgreSQL `bytea` column.',
     '',
     table(
-      ['data set', 'shape', 'recall@1', 'recall@10', 'recall@100', 'p50 ms', 'p95 ms', 'p99 ms', 'QPS, 8 in flight', 'reranked / query', 'ingest vectors/s', 'build from table vectors/s', 'Redis bytes / id (INFO)', 'Redis bytes / id (stats)'],
+      [
+        'data set',
+        'shape',
+        'recall@1',
+        'recall@10',
+        'recall@100',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'QPS, 8 in flight',
+        'reranked / query',
+        'ingest vectors/s',
+        'build from table vectors/s',
+        'Redis bytes / id (INFO)',
+        'Redis bytes / id (stats)',
+      ],
       report.datasets.map((d) => {
         const h = d.headline;
         const b = d.builds[0];
-        return [d.data.label, h.shape, f(h.recall.at1, 3), f(h.recall.at10, 3), f(h.recall.at100, 3), ms(h.latency.p50), ms(h.latency.p95), ms(h.latency.p99), int(h.qps8 ?? Number.NaN), int(h.reranked.mean), int(d.ingest.vectorsPerSecond), int(b.build.vectorsPerSecond), int(b.memory.usedMemoryPerId), int(b.memory.statsBytesPerId)];
+        return [
+          d.data.label,
+          h.shape,
+          f(h.recall.at1, 3),
+          f(h.recall.at10, 3),
+          f(h.recall.at100, 3),
+          ms(h.latency.p50),
+          ms(h.latency.p95),
+          ms(h.latency.p99),
+          int(h.qps8 ?? Number.NaN),
+          int(h.reranked.mean),
+          int(d.ingest.vectorsPerSecond),
+          int(b.build.vectorsPerSecond),
+          int(b.memory.usedMemoryPerId),
+          int(b.memory.statsBytesPerId),
+        ];
       }),
     ),
   ].join('\n');
@@ -74,7 +113,13 @@ function summarySection(report: BenchReport): string {
 
 function hashingSection(report: BenchReport): string {
   const rows = report.datasets.flatMap((d) =>
-    d.hashing.map((h) => [d.data.label, `${h.bands} x ${h.rows} (${h.bands * h.rows} planes)`, int(h.vectors), int(h.oneThread), h.workers ? `${int(h.workers.vectorsPerSecond)} (${h.workers.threads} threads)` : 'not run']),
+    d.hashing.map((h) => [
+      d.data.label,
+      `${h.bands} x ${h.rows} (${h.bands * h.rows} planes)`,
+      int(h.vectors),
+      int(h.oneThread),
+      h.workers ? `${int(h.workers.vectorsPerSecond)} (${h.workers.threads} threads)` : 'not run',
+    ]),
   );
   return [
     '## Hashing',
@@ -87,11 +132,34 @@ function hashingSection(report: BenchReport): string {
 
 function buildSection(report: BenchReport): string {
   const rows = report.datasets.flatMap((d) => [
-    [d.data.label, d.ingest.seconds.length ? 'ingest: rows -> PostgreSQL (bytea) + Redis, `lsh.index` on a stream' : 'ingest: not timed in this run (--reuse-table: the table an earlier run loaded)', '—', int(d.ingest.vectorsPerSecond), d.ingest.seconds.map((s) => f(s, 1)).join(', ')],
-    ...d.builds.map((b) => [d.data.label, 'build from the table (read-only store: Redis only)', b.label, int(b.build.vectorsPerSecond), b.build.seconds.map((s) => f(s, 1)).join(', ')]),
+    [
+      d.data.label,
+      d.ingest.seconds.length
+        ? 'ingest: rows -> PostgreSQL (bytea) + Redis, `lsh.index` on a stream'
+        : 'ingest: not timed in this run (--reuse-table: the table an earlier run loaded)',
+      '—',
+      int(d.ingest.vectorsPerSecond),
+      d.ingest.seconds.map((s) => f(s, 1)).join(', '),
+    ],
+    ...d.builds.map((b) => [
+      d.data.label,
+      'build from the table (read-only store: Redis only)',
+      b.label,
+      int(b.build.vectorsPerSecond),
+      b.build.seconds.map((s) => f(s, 1)).join(', '),
+    ]),
   ]);
   const mem = report.datasets.flatMap((d) =>
-    d.builds.map((b) => [d.data.label, b.label, int(b.memory.usedMemoryDelta), int(b.memory.usedMemoryPerId), int(b.memory.statsBytes), int(b.memory.statsBytesPerId), int(b.memory.buckets), int(b.memory.reversePagesUsed)]),
+    d.builds.map((b) => [
+      d.data.label,
+      b.label,
+      int(b.memory.usedMemoryDelta),
+      int(b.memory.usedMemoryPerId),
+      int(b.memory.statsBytes),
+      int(b.memory.statsBytesPerId),
+      int(b.memory.buckets),
+      int(b.memory.reversePagesUsed),
+    ]),
   );
   return [
     '## Index build',
@@ -104,7 +172,10 @@ function buildSection(report: BenchReport): string {
     '',
     '`INFO memory` `used_memory` after the build minus before it (lazy frees drained), and `lsh.stats()` (`MEMORY USAGE` summed over the index keys).',
     '',
-    table(['data set', 'shape', 'used_memory delta (bytes)', 'bytes / id (INFO)', 'stats bytes', 'bytes / id (stats)', 'buckets', 'reverse pages used'], mem),
+    table(
+      ['data set', 'shape', 'used_memory delta (bytes)', 'bytes / id (INFO)', 'stats bytes', 'bytes / id (stats)', 'buckets', 'reverse pages used'],
+      mem,
+    ),
   ].join('\n');
 }
 
@@ -115,10 +186,30 @@ function querySection(report: BenchReport): string {
     `One client, the held-out queries one after another (top-100 asked, so recall@100 is measured; lshrs' cost does not depend on topK: every fetched candidate is reranked and sorted). Latency percentiles are medians over the repeats; QPS is with 8 queries in flight on one Redis connection and a pool of 10. "Where the time goes" is measured from outside the library: hashing alone (public \`bandValues\`), \`query(v, { rerank: false })\` for hashing plus the script round trip, a wrapping store times \`fetch\` inside the real query, and the rest of the query is the rerank (with id decoding and result building). Means, so they add up to the mean total.`,
     '',
     table(
-      ['data set', 'mean total ms', 'hashing ms', 'script round trip ms', 'store fetch ms', 'rerank and the rest ms', 'median script ms', 'median fetch ms', 'queries with no candidate'],
+      [
+        'data set',
+        'mean total ms',
+        'hashing ms',
+        'script round trip ms',
+        'store fetch ms',
+        'rerank and the rest ms',
+        'median script ms',
+        'median fetch ms',
+        'queries with no candidate',
+      ],
       report.datasets.map((d) => {
         const b = d.headline.breakdown;
-        return [d.data.label, ms(b?.total), ms(b?.hashing), ms(b?.script), ms(b?.fetch), ms(b?.rerank), ms(b?.medianScript), ms(b?.medianFetch), int(d.headline.empty)];
+        return [
+          d.data.label,
+          ms(b?.total),
+          ms(b?.hashing),
+          ms(b?.script),
+          ms(b?.fetch),
+          ms(b?.rerank),
+          ms(b?.medianScript),
+          ms(b?.medianFetch),
+          int(d.headline.empty),
+        ];
       }),
     ),
   ];
@@ -136,7 +227,17 @@ function sweepSection(report: BenchReport, svgName: (d: DatasetResult) => string
     parts.push(
       table(
         ['shape', 'setting', 'recall@1', 'recall@10', 'recall@100', 'p50 ms', 'p95 ms', 'p99 ms', 'reranked / query (mean, max)'],
-        d.sweep.map((s) => [s.shape, settingLabel(s.setting), f(s.recall.at1, 3), f(s.recall.at10, 3), f(s.recall.at100, 3), ms(s.latency.p50), ms(s.latency.p95), ms(s.latency.p99), `${int(s.reranked.mean)}, ${int(s.reranked.max)}`]),
+        d.sweep.map((s) => [
+          s.shape,
+          settingLabel(s.setting),
+          f(s.recall.at1, 3),
+          f(s.recall.at10, 3),
+          f(s.recall.at100, 3),
+          ms(s.latency.p50),
+          ms(s.latency.p95),
+          ms(s.latency.p99),
+          `${int(s.reranked.mean)}, ${int(s.reranked.max)}`,
+        ]),
       ),
       '',
       `![recall@10 against p95, ${d.data.label}](${svgName(d)})`,
@@ -176,7 +277,18 @@ function peersSection(report: BenchReport): string {
       table(
         ['peer', 'setting', 'recall@1', 'recall@10', 'p50 ms', 'p95 ms', 'p95 against lshrs', 'recall@10 delta', 'queries timed', 'note'],
         [
-          ['lshrs defaults', `${d.headline.shape}, ${settingLabel(d.headline.setting)}`, f(d.headline.recall.at1, 3), f(d.headline.recall.at10, 3), ms(d.headline.latency.p50), ms(d.headline.latency.p95), '(reference)', '0', int(d.data.queryCount), ''],
+          [
+            'lshrs defaults',
+            `${d.headline.shape}, ${settingLabel(d.headline.setting)}`,
+            f(d.headline.recall.at1, 3),
+            f(d.headline.recall.at10, 3),
+            ms(d.headline.latency.p50),
+            ms(d.headline.latency.p95),
+            '(reference)',
+            '0',
+            int(d.data.queryCount),
+            '',
+          ],
           ...d.peers.flatMap((p) => peerRows(d, p)),
         ],
       ),
@@ -184,8 +296,22 @@ function peersSection(report: BenchReport): string {
       table(
         ['peer', 'build vectors/s', 'build', 'bytes / vector', 'what the bytes are'],
         [
-          ['lshrs defaults', int(d.builds[0].build.vectorsPerSecond), 'from the PostgreSQL table into Redis', int(d.builds[0].memory.usedMemoryPerId), 'Redis used_memory (vectors stay in PostgreSQL)'],
-          ...d.peers.filter((p) => !p.skipped).map((p) => [p.peer, int(p.build?.vectorsPerSecond ?? Number.NaN), p.build?.what ?? '—', int(p.bytesPerVector ?? Number.NaN), p.bytesWhat ?? '—']),
+          [
+            'lshrs defaults',
+            int(d.builds[0].build.vectorsPerSecond),
+            'from the PostgreSQL table into Redis',
+            int(d.builds[0].memory.usedMemoryPerId),
+            'Redis used_memory (vectors stay in PostgreSQL)',
+          ],
+          ...d.peers
+            .filter((p) => !p.skipped)
+            .map((p) => [
+              p.peer,
+              int(p.build?.vectorsPerSecond ?? Number.NaN),
+              p.build?.what ?? '—',
+              int(p.bytesPerVector ?? Number.NaN),
+              p.bytesWhat ?? '—',
+            ]),
         ],
       ),
       '',
@@ -224,8 +350,9 @@ function placementSection(report: BenchReport): string {
   ].join('\n');
 }
 
-export function renderReport(report: BenchReport, svgPrefix: string): RenderedReport {
-  const svgName = (d: DatasetResult) => `${svgPrefix}-${slug(d.data.label)}.svg`;
+/** The plots go to svgDir (relative to the report's folder, '/'-separated), which the links name. */
+export function renderReport(report: BenchReport, svgPrefix: string, svgDir = 'docs/bench'): RenderedReport {
+  const svgName = (d: DatasetResult) => `${svgDir ? `${svgDir}/` : ''}${svgPrefix}-${slug(d.data.label)}.svg`;
   const svgs = report.datasets.map((d) => {
     const series: Series[] = [];
     for (const shape of [...new Set(d.sweep.map((s) => s.shape))]) {
@@ -234,11 +361,20 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
         kind: 'lshrs',
         points: d.sweep
           .filter((s) => s.shape === shape)
-          .map((s) => ({ p95: s.latency.p95, recall: s.recall.at10, note: settingLabel(s.setting), tag: `${s.setting.probes ?? 'd'}p/${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}` })),
+          .map((s) => ({
+            p95: s.latency.p95,
+            recall: s.recall.at10,
+            note: settingLabel(s.setting),
+            tag: `${s.setting.probes ?? 'd'}p/${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}`,
+          })),
       });
     }
     for (const peer of d.peers.filter((p) => !p.skipped)) {
-      series.push({ label: peer.peer.replace(' (HNSW, in process)', ''), kind: 'peer', points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting, tag: /^ef\S* (\d+)$/.exec(p.setting)?.[1] })) });
+      series.push({
+        label: peer.peer.replace(' (HNSW, in process)', ''),
+        kind: 'peer',
+        points: peer.points.map((p) => ({ p95: p.latency.p95, recall: p.recall.at10, note: p.setting, tag: /^ef\S* (\d+)$/.exec(p.setting)?.[1] })),
+      });
     }
     return { name: svgName(d), svg: recallPlot(`recall@10 against p95: ${d.data.label}`, series) };
   });
@@ -255,11 +391,13 @@ export function renderReport(report: BenchReport, svgPrefix: string): RenderedRe
     '```',
     '',
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${f(m.memoryGiB, 1)} GiB, ${m.platform}; Node ${m.node}.`,
-    `- Servers: Redis ${report.servers.redis}, PostgreSQL ${report.servers.postgres} (${report.servers.given ? 'given by REDIS_URL / DATABASE_URL' : 'throwaway servers from scripts/lib/servers.ts on loopback, fsync off'}).`,
+    `- Servers: Redis ${report.servers.redis}, PostgreSQL ${report.servers.postgres} (${report.servers.given ? 'given by REDIS_URL / DATABASE_URL' : 'throwaway servers from dev/servers.ts on loopback, fsync off'}).`,
     `- lshrs at commit ${m.lshrsCommit}. Repeats ${report.options.repeats}, ${int(report.options.queries)} held-out queries per set (the real set has 1,000), synthetic seed "${report.options.seed}".`,
     `- Load average (1 / 5 / 15 min) ${m.loadAverage.map((x) => x.toFixed(2)).join(' / ')} at the start, ${report.loadAtEnd.map((x) => x.toFixed(2)).join(' / ')} at the end, on ${m.cores} cores.`,
     ...(report.options.shared
-      ? ['- **Taken on a shared machine**: other work (other engineers\' test suites) ran beside this benchmark on the same cores. Treat times as indicative; recall and bytes do not depend on load.']
+      ? [
+          "- **Taken on a shared machine**: other work (other engineers' test suites) ran beside this benchmark on the same cores. Treat times as indicative; recall and bytes do not depend on load.",
+        ]
       : []),
     '',
     summarySection(report),

@@ -9,7 +9,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startPostgres, startRedis, type Throwaway } from '../lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
 import { dataStats, type DataStats } from './data-stats';
 import { loadRealSet, type Dataset } from './dataset';
 import { agreementAt10, groundTruth, type Truth } from './ground-truth';
@@ -103,7 +103,11 @@ export interface DatasetResult {
 }
 
 export interface BenchReport {
-  options: Required<Pick<BenchOptions, 'dim' | 'queries' | 'repeats' | 'sweepRepeats' | 'seed'>> & { command: string; tiny: boolean; shared: boolean };
+  options: Required<Pick<BenchOptions, 'dim' | 'queries' | 'repeats' | 'sweepRepeats' | 'seed'>> & {
+    command: string;
+    tiny: boolean;
+    shared: boolean;
+  };
   machine: Machine;
   loadAtEnd: number[];
   servers: { redis: string; postgres: string; given: boolean };
@@ -170,7 +174,9 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
   const truth = groundTruth(data, o.cacheDir);
   const agreement = truth.origin === 'shipped' ? agreementAt10(truth, data) : undefined;
   const stats = dataStats(data, truth);
-  progress(`${data.label}: pair cosine ${stats.pairCosineMean.toFixed(3)} ± ${stats.pairCosineSd.toFixed(3)}, 10th neighbour ${stats.neighbourCosine.at10.toFixed(3)}`);
+  progress(
+    `${data.label}: pair cosine ${stats.pairCosineMean.toFixed(3)} ± ${stats.pairCosineSd.toFixed(3)}, 10th neighbour ${stats.neighbourCosine.at10.toFixed(3)}`,
+  );
 
   const table = `bench_${slug}`;
   const prefix = `bench-${slug}`;
@@ -188,7 +194,13 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
     const settings = querySettings(o, built.rows);
     builds.push({ label, bands: built.bands, rows: built.rows, build: built.build, memory: built.memory });
     if (!hashing.some((h) => h.bands * h.rows === built.bands * built.rows)) {
-      hashing.push(await hashingThroughput(data, { bands: built.bands, rows: built.rows }, { vectors: o.tiny ? 200 : 5000, repeats: o.repeats, workers: o.workers && isDefault }));
+      hashing.push(
+        await hashingThroughput(
+          data,
+          { bands: built.bands, rows: built.rows },
+          { vectors: o.tiny ? 200 : 5000, repeats: o.repeats, workers: o.workers && isDefault },
+        ),
+      );
     }
     for (const setting of settings) {
       const headlinePoint = isDefault && isDefaultSetting(setting);
@@ -303,7 +315,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         placement = { ...figures, dataset: largest.label };
       }
       return {
-        options: { dim: o.dim, queries: o.queries, repeats: o.repeats, sweepRepeats: o.sweepRepeats, seed: o.seed, command: o.command, tiny: o.tiny, shared: options.shared ?? false },
+        options: {
+          dim: o.dim,
+          queries: o.queries,
+          repeats: o.repeats,
+          sweepRepeats: o.sweepRepeats,
+          seed: o.seed,
+          command: o.command,
+          tiny: o.tiny,
+          shared: options.shared ?? false,
+        },
         machine: host,
         loadAtEnd: loadavg(),
         servers: { redis: versions.redis, postgres: versions.postgres, given },

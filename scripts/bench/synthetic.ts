@@ -15,6 +15,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { float32ToLE } from '../../src/float32';
 import { DEFAULT_CHUNK_ROWS, fileChunks, fileRow, readFloats, type Dataset } from './dataset';
 import { Rng } from './rng';
 
@@ -199,7 +200,7 @@ export function syntheticSet(options: SyntheticOptions): Dataset {
       try {
         for (let c = 0, written = 0; written < n; c++) {
           const rows = generator.chunk(c);
-          writeSync(fd, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+          writeSync(fd, float32ToLE(rows));
           written += rows.length / dim;
           options.onProgress?.(written);
         }
@@ -209,7 +210,7 @@ export function syntheticSet(options: SyntheticOptions): Dataset {
       renameSync(partial, basePath);
     }
     const q = generator.queries(queryCount);
-    writeFileSync(queryPath, new Uint8Array(q.buffer));
+    writeFileSync(queryPath, float32ToLE(q));
   }
   const clusters = Math.max(1, Math.round(n / DEFAULT_MODEL.clusterSize));
   return {

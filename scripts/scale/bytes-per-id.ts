@@ -12,7 +12,7 @@
 import { Redis } from 'ioredis';
 import { LSHRS } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { startRedis } from '../lib/servers';
+import { startRedis } from '../../dev/servers';
 
 const IDS = Number(process.env.SCALE_IDS ?? 200_000);
 const DIM = 32; // the dimension changes nothing in Redis: a signature is 16 bytes at 16 x 8
@@ -85,7 +85,9 @@ async function main(): Promise<void> {
       const sample = (await lsh.inspect(IDS >> 1)) as NonNullable<Awaited<ReturnType<LSHRS['inspect']>>>;
       const encodings = `${await redis.object('ENCODING', sample.buckets[0].key)}, ${await redis.object('ENCODING', sample.reverseKey)}`;
       const perPage = IDS / (c.shards * c.reversePages);
-      log(`${c.label}: ${stats.bytesPerId?.toFixed(1)} bytes per id by MEMORY USAGE, ${(grown / IDS).toFixed(1)} by used_memory, ${seconds.toFixed(1)} s`);
+      log(
+        `${c.label}: ${stats.bytesPerId?.toFixed(1)} bytes per id by MEMORY USAGE, ${(grown / IDS).toFixed(1)} by used_memory, ${seconds.toFixed(1)} s`,
+      );
       rows.push(
         `| ${c.label} | ${c.shards} | ${c.reversePages} | ${perPage < 10 ? perPage.toFixed(1) : Math.round(perPage)} | ${encodings} | ` +
           `${(kinds.buckets / IDS).toFixed(1)} | ${(kinds.reverse / IDS).toFixed(1)} | ${(stats.bytesPerId ?? 0).toFixed(1)} | ${(grown / IDS).toFixed(1)} |`,
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
       [
         `### Bytes per id (${IDS.toLocaleString('en-US')} random vectors, 16 bands x 8 rows, integer ids, Redis ${version})`,
         '',
-        '`npm run scale:bytes`. Buckets and reverse records: MEMORY USAGE summed over those keys, per id; `stats().bytesPerId` is their sum with the meta; `used_memory` is the server\'s growth during the build, per id.',
+        "`npm run scale:bytes`. Buckets and reverse records: MEMORY USAGE summed over those keys, per id; `stats().bytesPerId` is their sum with the meta; `used_memory` is the server's growth during the build, per id.",
         '',
         '| case | shards | reversePages | ids per page | encoding of a bucket, a page | buckets B/id | reverse records B/id | stats().bytesPerId | used_memory B/id |',
         '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',

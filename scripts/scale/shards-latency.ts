@@ -11,8 +11,8 @@ import { Cluster, Redis } from 'ioredis';
 import { LSHRS } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import type { RedisClient } from '../../src/redis/connection';
-import { startCluster } from '../lib/cluster';
-import { startRedis } from '../lib/servers';
+import { startCluster } from '../../dev/cluster';
+import { startRedis } from '../../dev/servers';
 
 const SIZES = (process.env.SCALE_SIZES ?? '10000,100000').split(',').map(Number);
 const DIM = 64;
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     [
       `### Query latency, 1 vs 16 shards (random ${DIM}-d vectors, 16 bands x 8 rows, \`rerank: false\`, the default budgets: stage 1 keeps ${DEFAULT_BUDGETS.maxCandidates.toLocaleString('en-US')} by collisions, stage 2 returns the closest ${DEFAULT_BUDGETS.rerankCandidates} by Hamming distance; Redis ${version}, ${QUERIES} queries)`,
       '',
-      '`npm run scale:shards`. One query after another for the latency; 8 in flight for the throughput. Client and servers share the machine\'s 2 cores, and the cluster\'s 3 masters and 3 replicas run on them too.',
+      "`npm run scale:shards`. One query after another for the latency; 8 in flight for the throughput. Client and servers share the machine's 2 cores, and the cluster's 3 masters and 3 replicas run on them too.",
       '',
       '| target | ids | shards | script calls per query | p50 ms | p95 ms | mean ms | queries/s (8 in flight) | candidates per query |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

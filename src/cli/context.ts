@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { LshrsError } from '../errors';
+import { float32FromLE } from '../float32';
 import { decodeId, type Id, type IdType } from '../ids';
 import { LSHRS } from '../lshrs';
 import { closeRedis, type RedisClient } from '../redis/connection';
@@ -139,9 +140,7 @@ export function typedId(raw: string, idType: IdType): Id {
 export function readVectorFile(path: string): number[] {
   const bytes = readFileSync(path);
   if (path.endsWith('.f32')) {
-    const out = new Float32Array(bytes.byteLength >>> 2);
-    new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
-    return Array.from(out);
+    return Array.from(float32FromLE(bytes));
   }
   const parsed: unknown = JSON.parse(bytes.toString('utf8'));
   if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'number')) {

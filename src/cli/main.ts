@@ -8,7 +8,7 @@ import { SIZED_BANDS, sizedRows } from '../params/shape';
 import { countParquetRows, readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../query/rerank';
-import { PostgresVectorStore } from '../stores/postgres';
+import type { PostgresVectorStore } from '../stores/postgres';
 import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
 import { bytes, clip, print, printJson, table } from './output';
 import { progressReporter } from './progress';
@@ -26,10 +26,10 @@ const program = new Command('lshrs')
   .option('--json', 'machine-readable output')
   .showHelpAfterError();
 
-type Run = (ctx: CliContext, json: boolean) => Promise<number | void>;
+type Run = (ctx: CliContext, json: boolean) => Promise<number | undefined>;
 
 /** Runs a command with its connections, closing them after; LshrsErrors become one plain line. */
-function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | void>) {
+function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | undefined>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const options = command.optsWithGlobals() as GlobalOptions;
@@ -55,7 +55,10 @@ const shapeOptions = (command: Command) =>
     .option('--bands <n>', 'bands of a new index (default: planned)')
     .option('--rows <n>', 'rows per band of a new index (default: planned)')
     .option('--shards <n>', 'shards of a new index, each under its own hash tag (default 1)')
-    .option('--expected-size <n>', 'ids a new index is planned for: 16 bands, rows so buckets hold 64 ids or fewer on average (default: the rows being indexed, unless --bands, --rows or --num-perm is given)');
+    .option(
+      '--expected-size <n>',
+      'ids a new index is planned for: 16 bands, rows so buckets hold 64 ids or fewer on average (default: the rows being indexed, unless --bands, --rows or --num-perm is given)',
+    );
 
 function summary(verb: string, result: IndexResult, seconds: number): string {
   const rows = result.added + result.moved + result.unchanged;
@@ -151,7 +154,12 @@ function printHits(hits: Hit[], json: boolean): void {
     print('no candidates share a bucket with the query');
     return;
   }
-  print(table(['rank', 'id', 'score', 'collisions', 'text'], hits.map((h, i) => [i + 1, String(h.id), h.score.toFixed(4), h.collisions, clip(h.text, 70)])));
+  print(
+    table(
+      ['rank', 'id', 'score', 'collisions', 'text'],
+      hits.map((h, i) => [i + 1, String(h.id), h.score.toFixed(4), h.collisions, clip(h.text, 70)]),
+    ),
+  );
 }
 
 queryOptions(
@@ -204,15 +212,27 @@ program
         `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}` : 'none'}`,
         '',
         'bucket sizes',
-        table(['size up to', 'buckets'], stats.bucketHistogram.map(([upTo, count]) => [upTo, count])),
+        table(
+          ['size up to', 'buckets'],
+          stats.bucketHistogram.map(([upTo, count]) => [upTo, count]),
+        ),
         '',
         'largest buckets',
         stats.shards > 1
-          ? table(['shard', 'band', 'value', 'size'], stats.largestBuckets.map((b) => [b.shard, b.band, b.value, b.size]))
-          : table(['band', 'value', 'size'], stats.largestBuckets.map((b) => [b.band, b.value, b.size])),
+          ? table(
+              ['shard', 'band', 'value', 'size'],
+              stats.largestBuckets.map((b) => [b.shard, b.band, b.value, b.size]),
+            )
+          : table(
+              ['band', 'value', 'size'],
+              stats.largestBuckets.map((b) => [b.band, b.value, b.size]),
+            ),
         '',
         stats.nodes.length > 1 ? 'masters' : 'server',
-        table(['node', 'keys', 'memory'], stats.nodes.map((n) => [n.node, n.keys, bytes(n.bytes)])),
+        table(
+          ['node', 'keys', 'memory'],
+          stats.nodes.map((n) => [n.node, n.keys, bytes(n.bytes)]),
+        ),
       ];
       print(lines.join('\n'));
     }),
@@ -232,7 +252,12 @@ program
         return;
       }
       print(`id ${String(found.id)}: reverse record in ${found.reverseKey}, signature ${found.signature}`);
-      print(table(['band', 'value', 'bucket', 'size'], found.buckets.map((b) => [b.band, b.value, b.key, b.size])));
+      print(
+        table(
+          ['band', 'value', 'bucket', 'size'],
+          found.buckets.map((b) => [b.band, b.value, b.key, b.size]),
+        ),
+      );
     }),
   );
 
@@ -294,13 +319,18 @@ program
   .action(
     action(async (_ctx, json, flags: { numPerm: string; threshold: string; size?: string; pairMean: string; pairSd: string; svg?: string }) => {
       const threshold = optionalNumber(flags.threshold, '--threshold') as number;
-      const candidates = tuneCandidates(
-        optionalInt(flags.numPerm, '--num-perm') as number,
-        threshold,
-        optionalInt(flags.size, '--size') ?? null,
-        { mean: optionalNumber(flags.pairMean, '--pair-mean'), sd: optionalNumber(flags.pairSd, '--pair-sd') },
-      );
-      if (flags.svg) writeFileSync(flags.svg, sCurveSvg(candidates.slice(0, 6).map((c) => ({ ...c, label: c.label === 'option' ? undefined : c.label })), threshold));
+      const candidates = tuneCandidates(optionalInt(flags.numPerm, '--num-perm') as number, threshold, optionalInt(flags.size, '--size') ?? null, {
+        mean: optionalNumber(flags.pairMean, '--pair-mean'),
+        sd: optionalNumber(flags.pairSd, '--pair-sd'),
+      });
+      if (flags.svg)
+        writeFileSync(
+          flags.svg,
+          sCurveSvg(
+            candidates.slice(0, 6).map((c) => ({ ...c, label: c.label === 'option' ? undefined : c.label })),
+            threshold,
+          ),
+        );
       if (json) {
         printJson(candidates);
         return;

@@ -1,5 +1,5 @@
 import { SingleBar } from 'cli-progress';
-import type { BuildProgress } from '../write/pipeline';
+import type { BuildProgress } from '../options';
 
 /** A progress bar with rate and ETA on a terminal; plain lines (at most one a second) when piped. */
 export function progressReporter(label: string, enabled: boolean): { update(p: BuildProgress): void; stop(): void } {

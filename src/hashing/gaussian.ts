@@ -47,7 +47,7 @@ function cosSinQuarter(theta: number): [number, number] {
   let sTerm = theta;
   for (let k = 1; k <= 13; k++) {
     cTerm *= -t2 / ((2 * k - 1) * (2 * k));
-    sTerm *= -t2 / ((2 * k) * (2 * k + 1));
+    sTerm *= -t2 / (2 * k * (2 * k + 1));
     c += cTerm;
     s += sTerm;
   }

@@ -1,7 +1,8 @@
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
+import { float32FromLE } from '../float32';
 import type { IndexItem } from '../options';
-import { float32FromLE } from '../stores/float32';
+import { quoteIdent } from '../sql';
 
 export interface ParquetColumns {
   /** @defaultValue "id" */
@@ -22,7 +23,6 @@ async function loadDuckDB(): Promise<DuckDB> {
   }
 }
 
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 function toId(value: unknown, row: number): Id {

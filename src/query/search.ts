@@ -70,7 +70,8 @@ export class Searcher {
   private searchVector(q: Float32Array, plan: QueryPlan): Promise<Hit[]> {
     const { shape, planes } = this.deps;
     const values = bandValues(q, 1, planes, shape);
-    const probed = plan.probes > 1 ? probeSequence(values, projections(q, planes, shape.dim), shape.bands, shape.rows, plan.probes) : ownBuckets(values);
+    const probed =
+      plan.probes > 1 ? probeSequence(values, projections(q, planes, shape.dim), shape.bands, shape.rows, plan.probes) : ownBuckets(values);
     return this.search(probed, packSignature(values, 0, shape.bands, shape.rows), q, plan);
   }
 

@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 
 /** What lshrs talks to: a host's ioredis client or cluster. */
 export type RedisClient = Redis | Cluster;

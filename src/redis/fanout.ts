@@ -164,12 +164,7 @@ export function checkWaitForReplicas(value: unknown): WaitForReplicas | undefine
  * say: WAIT goes straight to the node, without the cluster client's retries, since a retry on
  * another connection would count nothing) falls short with 0: the write is not confirmed.
  */
-export async function confirmReplicas(
-  client: RedisClient,
-  slots: readonly number[],
-  shards: Iterable<number>,
-  wait: WaitForReplicas,
-): Promise<void> {
+export async function confirmReplicas(client: RedisClient, slots: readonly number[], shards: Iterable<number>, wait: WaitForReplicas): Promise<void> {
   const byNode = new Map<string, { connection: ReturnType<typeof connectionForSlot>; shards: number[] }>();
   for (const k of shards) {
     const connection = connectionForSlot(client, slots[k]);

@@ -61,10 +61,7 @@ export function mismatchError(prefix: string, storedFields: MetaHash, myFields: 
         ? `hyperplane fingerprint ${stored.planes} in Redis, ${mine.planes} here (the same seed gives other planes: another lshrs or Node version?)`
         : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
     );
-  return new LshrsError(
-    'PARAMS_MISMATCH',
-    `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`,
-  );
+  return new LshrsError('PARAMS_MISMATCH', `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`);
 }
 
 /** The stored id type, if any meta names one. */

@@ -163,11 +163,7 @@ export class RedisIndex {
    * A query's candidates from the buckets it probes: one script call, or with shards one per shard,
    * sent together, and their lists merged (see shardBudget and mergeCandidates in fanout.ts).
    */
-  async candidates(
-    probed: readonly Probe[],
-    signature: Buffer,
-    budget: { maxCandidates: number; rerankCandidates: number },
-  ): Promise<CandidateList> {
+  async candidates(probed: readonly Probe[], signature: Buffer, budget: { maxCandidates: number; rerankCandidates: number }): Promise<CandidateList> {
     const ask = (ctx: ScriptContext, maxCandidates: number, rerankCandidates: number) =>
       queryBuckets(ctx, {
         bucketKeys: probed.map((p) => ctx.keys.bucket(p.band, p.value)),

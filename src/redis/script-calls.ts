@@ -94,17 +94,33 @@ async function call(ctx: ScriptContext, name: ScriptName, keys: readonly string[
     if (refused?.reply === 'LSHRS_PARAMS') throw ctx.onMismatch(await readMeta(ctx));
     if (refused?.reply === 'LSHRS_IDTYPE') {
       const stored = refused.detail === 'int' ? 'integer' : 'string';
-      throw new LshrsError(refused.code, `index "${ctx.keys.tag}" holds ${stored} ids; this batch has ${stored === 'integer' ? 'string' : 'integer'} ids`);
+      throw new LshrsError(
+        refused.code,
+        `index "${ctx.keys.tag}" holds ${stored} ids; this batch has ${stored === 'integer' ? 'string' : 'integer'} ids`,
+      );
     }
     throw err;
   }
 }
 
 /** One script call: the whole batch is upserted or nothing is. */
-export async function insertBatch(ctx: ScriptContext, idType: IdType, entries: readonly InsertEntry[], setMeta: MetaHash = {}): Promise<InsertCounts> {
+export async function insertBatch(
+  ctx: ScriptContext,
+  idType: IdType,
+  entries: readonly InsertEntry[],
+  setMeta: MetaHash = {},
+): Promise<InsertCounts> {
   const metaPairs = Object.entries(ctx.metaFields).flat();
   const setPairs = Object.entries(setMeta).flat();
-  const args: (string | number | Buffer)[] = [idType, ctx.bands, ctx.bytesPerBand, metaPairs.length / 2, ...metaPairs, setPairs.length / 2, ...setPairs];
+  const args: (string | number | Buffer)[] = [
+    idType,
+    ctx.bands,
+    ctx.bytesPerBand,
+    metaPairs.length / 2,
+    ...metaPairs,
+    setPairs.length / 2,
+    ...setPairs,
+  ];
   for (const e of entries) args.push(e.id, e.page, e.signature);
   const [added, moved, unchanged, created] = (await call(ctx, 'insert', [], args)) as number[];
   return { added, moved, unchanged, created: created === 1 };
@@ -140,7 +156,12 @@ export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promi
  * One script call of repair.lua: ids put back into the buckets their reverse records name, stray
  * members removed (re-checked in the script), and with `recountPages` > 0 the id count recounted.
  */
-export async function repairBatch(ctx: ScriptContext, rejoin: readonly RemoveEntry[], stray: readonly Stray[], recountPages: number): Promise<RepairCounts> {
+export async function repairBatch(
+  ctx: ScriptContext,
+  rejoin: readonly RemoveEntry[],
+  stray: readonly Stray[],
+  recountPages: number,
+): Promise<RepairCounts> {
   const args: (string | number)[] = [ctx.bands, ctx.bytesPerBand, recountPages, rejoin.length];
   for (const e of rejoin) args.push(e.id, e.page);
   for (const quad of stray) args.push(...quad);

@@ -136,10 +136,7 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
   }
 
   report.consistent =
-    report.missingFromBuckets === 0 &&
-    report.strayInBuckets === 0 &&
-    report.metaCount === report.ids &&
-    (report.missingFromStore?.length ?? 0) === 0;
+    report.missingFromBuckets === 0 && report.strayInBuckets === 0 && report.metaCount === report.ids && (report.missingFromStore?.length ?? 0) === 0;
   if (repair && !report.consistent) {
     const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
     const missing = report.missingFromStore ?? [];

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { LshrsError } from '../errors';
-import type { Id } from '../ids';
-import { float32FromLE, float32ToLE } from './float32';
+import type { Id, IdType } from '../ids';
+import { float32FromLE, float32ToLE } from '../float32';
+import { quoteIdent } from '../sql';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {
@@ -45,10 +46,6 @@ const KIND_BY_TYPNAME: Record<string, VectorKind> = {
   vector: 'vector',
 };
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 function quoteTable(table: string): string {
   const parts = table.split('.');
   if (parts.length > 2 || parts.some((p) => p.length === 0)) {
@@ -59,8 +56,9 @@ function quoteTable(table: string): string {
 
 interface TableShape {
   kind: VectorKind;
-  idType: string;
-  idKind: 'int' | 'str';
+  /** The id column's SQL type, as format_type names it (for casts). */
+  idSqlType: string;
+  idType: IdType;
   hasText: boolean;
 }
 
@@ -206,17 +204,13 @@ export class PostgresVectorStore implements VectorStore {
     if (names.text !== null && !column(names.text)) {
       throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.textColumn} (pass textColumn: null for none)`);
     }
-    return { kind, idType: id.type, idKind: INTEGER_TYPES.has(id.typname) ? 'int' : 'str', hasText: this.textColumn !== null };
+    return { kind, idSqlType: id.type, idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str', hasText: this.textColumn !== null };
   }
 
   /** The select list: id as text, the vector in binary form (never as text), and the text. */
   private selectList(shape: TableShape, withText: boolean): string {
     const vector =
-      shape.kind === 'bytea'
-        ? this.vectorColumn
-        : shape.kind === 'vector'
-          ? `vector_send(${this.vectorColumn})`
-          : `array_send(${this.vectorColumn})`;
+      shape.kind === 'bytea' ? this.vectorColumn : shape.kind === 'vector' ? `vector_send(${this.vectorColumn})` : `array_send(${this.vectorColumn})`;
     const text = withText && shape.hasText ? `, ${this.textColumn} AS t` : '';
     return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
   }
@@ -239,17 +233,16 @@ export class PostgresVectorStore implements VectorStore {
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
     if (ids.length === 0) return [];
     const shape = await this.describe();
-    const { rows } = await this.pool.query(
-      `SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
-      [ids.map(String)],
-    );
+    const { rows } = await this.pool.query(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+      ids.map(String),
+    ]);
     return this.decodeRows(shape, rows);
   }
 
   /** Keyset pagination on the id column (its primary key index), texts left out. */
   async scan(after: string | null, limit: number): Promise<StoredItem[]> {
     const shape = await this.describe();
-    const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idType}`;
+    const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idSqlType}`;
     const params: unknown[] = after === null ? [limit] : [limit, after];
     const { rows } = await this.pool.query(
       // Qualified, so ORDER BY sorts by the column and not by the id::text output of the same name.
@@ -261,13 +254,13 @@ export class PostgresVectorStore implements VectorStore {
 
   async count(after: string | null): Promise<number> {
     const shape = await this.describe();
-    const where = after === null ? '' : `WHERE ${this.idColumn} > $1::${shape.idType}`;
+    const where = after === null ? '' : `WHERE ${this.idColumn} > $1::${shape.idSqlType}`;
     const { rows } = await this.pool.query(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
     return Number(rows[0].n);
   }
 
-  async idKind(): Promise<'int' | 'str'> {
-    return (await this.describe()).idKind;
+  async idType(): Promise<IdType> {
+    return (await this.describe()).idType;
   }
 
   async existing(ids: readonly Id[]): Promise<Set<string>> {
@@ -284,7 +277,7 @@ export class PostgresVectorStore implements VectorStore {
     const shape = await this.describe();
     const vectorType = shape.kind === 'float4[]' ? 'real[]' : shape.kind === 'float8[]' ? 'double precision[]' : shape.kind;
     const columns = [this.idColumn, this.vectorColumn];
-    const values = [`u.id::${shape.idType}`, `u.v::${vectorType}`];
+    const values = [`u.id::${shape.idSqlType}`, `u.v::${vectorType}`];
     const params: unknown[] = [items.map((i) => String(i.id)), items.map((i) => vectorLiteral(shape.kind, i.vector))];
     if (shape.hasText && this.textColumn) {
       columns.push(this.textColumn);

@@ -1,7 +1,7 @@
 import { checkPrefix } from '../redis/keys';
 import { closeRedis, openRedis, type RedisClient } from '../redis/connection';
 import { pageOf, type Id } from '../ids';
-import { float32FromLE, float32ToLE } from './float32';
+import { float32FromLE, float32ToLE } from '../float32';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface RedisVectorStoreOptions {

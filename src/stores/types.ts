@@ -1,4 +1,4 @@
-import type { Id } from '../ids';
+import type { Id, IdType } from '../ids';
 
 /** One row as a store hands it back. */
 export interface StoredItem {
@@ -30,8 +30,8 @@ export interface VectorStore {
   scan?(after: string | null, limit: number): Promise<StoredItem[]>;
   /** Rows after `after` (all rows when null). */
   count?(after: string | null): Promise<number>;
-  /** Whether the store's ids are integers or strings. */
-  idKind?(): Promise<'int' | 'str'>;
+  /** Whether the store's ids are integers ('int') or strings ('str'). */
+  idType?(): Promise<IdType>;
   /** The ids of these that have a row (as text). */
   existing?(ids: readonly Id[]): Promise<Set<string>>;
   /** Releases what the store opened itself (never a pool or client the host passed in). */

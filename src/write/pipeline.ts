@@ -1,23 +1,10 @@
-import type { IndexResult } from '../options';
-
-/** What `onProgress` receives after every batch that lands in Redis. */
-export interface BuildProgress {
-  /** Items written in this call. */
-  done: number;
-  /** Items this call will write, when known. */
-  total: number | null;
-  /** Items per second so far. */
-  rate: number;
-  /** Seconds left at that rate, when the total is known. */
-  etaSeconds: number | null;
-}
+import type { BuildProgress, IndexResult } from '../options';
 
 export interface PipelineOptions {
   onProgress?: (progress: BuildProgress) => void;
   signal?: AbortSignal;
   total?: number | null;
 }
-
 
 /**
  * Runs batches through `hash` (CPU) and `write` (one script call) with the two overlapped: batch

@@ -75,7 +75,7 @@ export class Writer {
       throw new LshrsError('NO_STORE', 'index() with no items builds from the store, and this store cannot be read in id order');
     }
     await index.checkedMeta();
-    const idType: IdType = (await store.idKind?.()) ?? 'str';
+    const idType: IdType = (await store.idType?.()) ?? 'str';
     await index.checkIdType(idType);
     const after = await index.startBuild(options.resume ?? false);
     const total = store.count ? await store.count(after) : null;

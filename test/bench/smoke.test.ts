@@ -30,7 +30,9 @@ test('a tiny benchmark run measures every figure on the synthetic set', () => {
   expect(set.peers.map((p) => p.peer)).toEqual(['exact Float32Array scan', 'hnswlib-node (HNSW, in process)']);
   expect(set.peers[0].points[0].recall.at10).toBe(1);
   for (const peer of set.peers) for (const p of peer.points) expect(inUnit(p.recall.at10)).toBe(true);
-  expect(report.placement?.results.map((r) => r.store)).toEqual(expect.arrayContaining(['PostgreSQL bytea', 'PostgreSQL real[]', 'RedisVectorStore']));
+  expect(report.placement?.results.map((r) => r.store)).toEqual(
+    expect.arrayContaining(['PostgreSQL bytea', 'PostgreSQL real[]', 'RedisVectorStore']),
+  );
 });
 
 test('the report has its sections, a plot per data set, and only figures from the run', () => {

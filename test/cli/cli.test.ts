@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { LSHRS } from '../../src';
+import { float32ToLE } from '../../src/float32';
 import { lshrs } from '../support/cli';
 import { newRedis, uniqueName } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
@@ -56,7 +57,7 @@ test('load, index, query, similar, stats, inspect, delete and verify on the demo
   // query by a vector file, JSON or raw float32; similar leaves the id itself out.
   const vector = row(loadSharedSet().vectors, 5); // demo row ids are the shared set's rows
   writeFileSync(join(dir, 'q.json'), JSON.stringify(Array.from(vector)));
-  writeFileSync(join(dir, 'q.f32'), Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength));
+  writeFileSync(join(dir, 'q.f32'), float32ToLE(vector));
   for (const file of ['q.json', 'q.f32']) expect(json(['query', '--vector', join(dir, file), '--top-k', '3'])).toEqual(hits);
   const four = json(['query', '--id', '5', '--top-k', '4']).map((h: { id: number }) => h.id);
   expect(json(['similar', '5', '--top-k', '3']).map((h: { id: number }) => h.id)).toEqual(four.slice(1));
@@ -109,7 +110,9 @@ test('tune lists configurations with rates and expected candidates, and writes t
   expect(human.status).toBe(0);
   expect(human.stdout.split('\n')[0]).toMatch(/^bands\s+rows\s+false pos\s+false neg\s+random pair\s+candidates\/query/);
   expect(human.stdout.split('\n')[1]).toMatch(/^16\s+8\s+0\.21\d+\s+0\.17\d+\s+0\.\d+\s+\d+\s+optimal$/);
-  expect(human.stdout).toContain('for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 16 probes per band');
+  expect(human.stdout).toContain(
+    'for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 16 probes per band',
+  );
   const listed = JSON.parse(lshrs(['tune', '--num-perm', '64', '--json']).stdout);
   expect(listed[0]).toMatchObject({ label: 'optimal', bands: 9, rows: 7, expectedCandidates: null });
   const picture = readFileSync(svg, 'utf8');

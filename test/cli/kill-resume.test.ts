@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { lshrs, lshrsProcess } from '../support/cli';
 import { indexLayout } from '../../src/redis/keys';
 import { contentDigests } from '../support/inspect-redis';
@@ -66,7 +66,11 @@ test(`a build of ${ROWS} rows whose process is killed midway resumes to an index
   const child = lshrsProcess([...common, 'index']);
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   const meta = `{${prefix}}:meta`;
-  await poll(() => redis.hget(meta, 'ids').then(Number), (n) => n >= ROWS / 4, 120);
+  await poll(
+    () => redis.hget(meta, 'ids').then(Number),
+    (n) => n >= ROWS / 4,
+    120,
+  );
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
   const [state, cursor, ids] = await redis.hmget(meta, 'buildState', 'buildCursor', 'ids');

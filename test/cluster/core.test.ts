@@ -1,6 +1,6 @@
 // The core's integration suite on a real 3-master, 3-replica Redis Cluster through an ioredis
 // Cluster, with indexes of one shard (one slot) and of 16 (spread over the masters).
-import { startCluster, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, type ThrowawayCluster } from '../../dev/cluster';
 import { newCluster } from '../support/cluster';
 import { coreSuite } from '../lshrs/core-suite';
 

@@ -5,7 +5,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, waitUntil, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, waitUntil, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { pageOf } from '../../src/ids';
@@ -147,154 +147,162 @@ async function indexed(client: Cluster, prefix: string, shards: number, ids: rea
   return ids.map((id) => found.get(id) as boolean);
 }
 
-test('a killed master is replaced by its replica, queries go on, and the index stays consistent', () =>
-  withCluster(async (cluster, client) => {
-    const prefix = uniqueName('failover');
-    const slot = calculateSlot(`{${prefix}}`);
-    await PostgresVectorStore.createTable(pool, { table: prefix });
-    const store = new PostgresVectorStore({ pool, table: prefix });
-    const lsh = new LSHRS({ redis: client, dim: DIM, prefix, store, numBands: BANDS, rowsPerBand: ROWS, batchSize: 100 });
-    const base = vectorsFrom('base', BASE);
-    await lsh.index(base.map((vector, id) => ({ id, vector })));
+test(
+  'a killed master is replaced by its replica, queries go on, and the index stays consistent',
+  () =>
+    withCluster(async (cluster, client) => {
+      const prefix = uniqueName('failover');
+      const slot = calculateSlot(`{${prefix}}`);
+      await PostgresVectorStore.createTable(pool, { table: prefix });
+      const store = new PostgresVectorStore({ pool, table: prefix });
+      const lsh = new LSHRS({ redis: client, dim: DIM, prefix, store, numBands: BANDS, rowsPerBand: ROWS, batchSize: 100 });
+      const base = vectorsFrom('base', BASE);
+      await lsh.index(base.map((vector, id) => ({ id, vector })));
 
-    const owner = await cluster.masterOfSlot(slot);
-    const [replica] = await cluster.replicasOf(owner);
-    expect(replica).toBeDefined();
-    // WAIT on the connection that carried the writes: the replica has acknowledged all of them.
-    const ownerConnection = masterConnection(client, slot);
-    expect(ownerConnection.options.port).toBe(owner);
-    expect(await ownerConnection.call('WAIT', 1, 5000)).toBe(1);
+      const owner = await cluster.masterOfSlot(slot);
+      const [replica] = await cluster.replicasOf(owner);
+      expect(replica).toBeDefined();
+      // WAIT on the connection that carried the writes: the replica has acknowledged all of them.
+      const ownerConnection = masterConnection(client, slot);
+      expect(ownerConnection.options.port).toBe(owner);
+      expect(await ownerConnection.call('WAIT', 1, 5000)).toBe(1);
 
-    const load = startLoad(lsh, base, 60_000);
-    try {
-      await waitUntil('the load to get going', async () => load.okSince('query', 0) >= 50 && load.okSince('write', 0) >= 5, 20_000);
-      const killedAt = Date.now();
-      await cluster.killNode(owner);
+      const load = startLoad(lsh, base, 60_000);
+      try {
+        await waitUntil('the load to get going', async () => load.okSince('query', 0) >= 50 && load.okSince('write', 0) >= 5, 20_000);
+        const killedAt = Date.now();
+        await cluster.killNode(owner);
 
-      await waitUntil(`the replica on ${replica} to become master`, async () => (await cluster.role(replica)) === 'master', 30_000);
-      const promotedAt = Date.now();
-      const seen = await cluster.nodes(replica);
-      expect(seen.find((n) => n.port === owner)?.flags).toContain('fail');
-      expect(seen.find((n) => n.port === replica)?.flags).toContain('master');
-      expect(await cluster.masterOfSlot(slot, replica)).toBe(replica);
-      await cluster.waitUntilHealthy(30_000);
-      const healthyAt = Date.now();
+        await waitUntil(`the replica on ${replica} to become master`, async () => (await cluster.role(replica)) === 'master', 30_000);
+        const promotedAt = Date.now();
+        const seen = await cluster.nodes(replica);
+        expect(seen.find((n) => n.port === owner)?.flags).toContain('fail');
+        expect(seen.find((n) => n.port === replica)?.flags).toContain('master');
+        expect(await cluster.masterOfSlot(slot, replica)).toBe(replica);
+        await cluster.waitUntilHealthy(30_000);
+        const healthyAt = Date.now();
 
-      await waitUntil(
-        'queries and writes to go on after the failover',
-        async () => load.okSince('query', healthyAt) >= 50 && load.okSince('write', healthyAt) >= 5,
-        30_000,
-      );
-      await load.stop();
+        await waitUntil(
+          'queries and writes to go on after the failover',
+          async () => load.okSince('query', healthyAt) >= 50 && load.okSince('write', healthyAt) >= 5,
+          30_000,
+        );
+        await load.stop();
 
-      // ioredis follows the new topology: the index's slot is served by the promoted replica.
-      expect(client.slots[slot][0]).toBe(`127.0.0.1:${replica}`);
-      const failed = load.ops.filter((o) => !o.ok);
-      // Every operation started once the cluster was healthy again succeeded; every answer was right.
-      expect(failed.filter((o) => o.startedAt >= healthyAt)).toEqual([]);
-      expect(load.wrongAnswers()).toBe(0);
+        // ioredis follows the new topology: the index's slot is served by the promoted replica.
+        expect(client.slots[slot][0]).toBe(`127.0.0.1:${replica}`);
+        const failed = load.ops.filter((o) => !o.ok);
+        // Every operation started once the cluster was healthy again succeeded; every answer was right.
+        expect(failed.filter((o) => o.startedAt >= healthyAt)).toEqual([]);
+        expect(load.wrongAnswers()).toBe(0);
 
-      // The writes the replica had acknowledged (WAIT) all survived.
-      const baseIds = Array.from({ length: BASE }, (_, id) => id);
-      expect((await indexed(client, prefix, 1, baseIds)).filter((found) => !found)).toEqual([]);
-      // Reverse records and buckets agree, and the meta counts them right, on the new master.
-      expect(await consistencyProblems(client, prefix, BANDS, ROWS)).toEqual([]);
-      expect((await lsh.stats()).ids).toBeGreaterThanOrEqual(BASE);
+        // The writes the replica had acknowledged (WAIT) all survived.
+        const baseIds = Array.from({ length: BASE }, (_, id) => id);
+        expect((await indexed(client, prefix, 1, baseIds)).filter((found) => !found)).toEqual([]);
+        // Reverse records and buckets agree, and the meta counts them right, on the new master.
+        expect(await consistencyProblems(client, prefix, BANDS, ROWS)).toEqual([]);
+        expect((await lsh.stats()).ids).toBeGreaterThanOrEqual(BASE);
 
-      // Writes of the load acknowledged by the old master but never replicated are lost; count them.
-      const ids = [...load.expected.keys()];
-      const found = await indexed(client, prefix, 1, ids);
-      const lost = ids.filter((id, i) => found[i] !== load.expected.get(id)).length;
+        // Writes of the load acknowledged by the old master but never replicated are lost; count them.
+        const ids = [...load.expected.keys()];
+        const found = await indexed(client, prefix, 1, ids);
+        const lost = ids.filter((id, i) => found[i] !== load.expected.get(id)).length;
 
-      const queries = load.ops.filter((o) => o.kind === 'query');
-      process.stderr.write(
-        `[failover] promoted ${promotedAt - killedAt} ms and healthy ${healthyAt - killedAt} ms after the kill; ` +
-          `${queries.length} queries, ${load.ops.length - queries.length} writes, ${failed.length} failed ` +
-          `(${[...new Set(failed.map((o) => o.error))].join('; ') || 'none'}); ${lost} acknowledged writes lost\n`,
-      );
-    } finally {
-      await load.stop();
-    }
-  }), 120_000);
+        const queries = load.ops.filter((o) => o.kind === 'query');
+        process.stderr.write(
+          `[failover] promoted ${promotedAt - killedAt} ms and healthy ${healthyAt - killedAt} ms after the kill; ` +
+            `${queries.length} queries, ${load.ops.length - queries.length} writes, ${failed.length} failed ` +
+            `(${[...new Set(failed.map((o) => o.error))].join('; ') || 'none'}); ${lost} acknowledged writes lost\n`,
+        );
+      } finally {
+        await load.stop();
+      }
+    }),
+  120_000,
+);
 
-test('a 16-shard index written with waitForReplicas loses no confirmed write when a master dies, and queries go on', () =>
-  withCluster(async (cluster, client) => {
-    const prefix = uniqueName('failover16');
-    await PostgresVectorStore.createTable(pool, { table: prefix });
-    const store = new PostgresVectorStore({ pool, table: prefix });
-    let shortfalls = 0;
-    const lsh = new LSHRS({
-      redis: client,
-      dim: DIM,
-      prefix,
-      store,
-      numBands: BANDS,
-      rowsPerBand: ROWS,
-      batchSize: 100,
-      shards: 16,
-      // The promoted replica has no replica of its own (its master is dead): WAIT there times out,
-      // and the write is reported, not confirmed.
-      waitForReplicas: { replicas: 1, timeoutMs: 200, onShortfall: () => shortfalls++ },
-    });
-    const base = vectorsFrom('base', BASE);
-    await lsh.index(base.map((vector, id) => ({ id, vector })));
-    expect(shortfalls).toBe(0); // every batch of the base was confirmed by a replica of each master
+test(
+  'a 16-shard index written with waitForReplicas loses no confirmed write when a master dies, and queries go on',
+  () =>
+    withCluster(async (cluster, client) => {
+      const prefix = uniqueName('failover16');
+      await PostgresVectorStore.createTable(pool, { table: prefix });
+      const store = new PostgresVectorStore({ pool, table: prefix });
+      let shortfalls = 0;
+      const lsh = new LSHRS({
+        redis: client,
+        dim: DIM,
+        prefix,
+        store,
+        numBands: BANDS,
+        rowsPerBand: ROWS,
+        batchSize: 100,
+        shards: 16,
+        // The promoted replica has no replica of its own (its master is dead): WAIT there times out,
+        // and the write is reported, not confirmed.
+        waitForReplicas: { replicas: 1, timeoutMs: 200, onShortfall: () => shortfalls++ },
+      });
+      const base = vectorsFrom('base', BASE);
+      await lsh.index(base.map((vector, id) => ({ id, vector })));
+      expect(shortfalls).toBe(0); // every batch of the base was confirmed by a replica of each master
 
-    // The master of shard 0 dies; it serves about a third of the shards.
-    const layout = indexLayout(prefix, 16);
-    const owner = await cluster.masterOfSlot(layout.shards[0].slot);
-    const [replica] = await cluster.replicasOf(owner);
-    const onOwner: number[] = [];
-    for (let k = 0; k < 16; k++) if ((await cluster.masterOfSlot(layout.shards[k].slot)) === owner) onOwner.push(k);
-    expect(onOwner.length).toBeGreaterThanOrEqual(5);
+      // The master of shard 0 dies; it serves about a third of the shards.
+      const layout = indexLayout(prefix, 16);
+      const owner = await cluster.masterOfSlot(layout.shards[0].slot);
+      const [replica] = await cluster.replicasOf(owner);
+      const onOwner: number[] = [];
+      for (let k = 0; k < 16; k++) if ((await cluster.masterOfSlot(layout.shards[k].slot)) === owner) onOwner.push(k);
+      expect(onOwner.length).toBeGreaterThanOrEqual(5);
 
-    const load = startLoad(lsh, base, 60_000, () => shortfalls);
-    try {
-      await waitUntil('the load to get going', async () => load.okSince('query', 0) >= 50 && load.okSince('write', 0) >= 5, 20_000);
-      expect(shortfalls).toBe(0);
-      const killedAt = Date.now();
-      await cluster.killNode(owner);
-      await waitUntil(`the replica on ${replica} to become master`, async () => (await cluster.role(replica)) === 'master', 30_000);
-      const promotedAt = Date.now();
-      await cluster.waitUntilHealthy(30_000);
-      const healthyAt = Date.now();
-      await waitUntil(
-        'queries and writes to go on after the failover',
-        async () => load.okSince('query', healthyAt) >= 50 && load.okSince('write', healthyAt) >= 5,
-        30_000,
-      );
-      await load.stop();
+      const load = startLoad(lsh, base, 60_000, () => shortfalls);
+      try {
+        await waitUntil('the load to get going', async () => load.okSince('query', 0) >= 50 && load.okSince('write', 0) >= 5, 20_000);
+        expect(shortfalls).toBe(0);
+        const killedAt = Date.now();
+        await cluster.killNode(owner);
+        await waitUntil(`the replica on ${replica} to become master`, async () => (await cluster.role(replica)) === 'master', 30_000);
+        const promotedAt = Date.now();
+        await cluster.waitUntilHealthy(30_000);
+        const healthyAt = Date.now();
+        await waitUntil(
+          'queries and writes to go on after the failover',
+          async () => load.okSince('query', healthyAt) >= 50 && load.okSince('write', healthyAt) >= 5,
+          30_000,
+        );
+        await load.stop();
 
-      for (const k of onOwner) expect(client.slots[layout.shards[k].slot][0]).toBe(`127.0.0.1:${replica}`);
-      const failed = load.ops.filter((o) => !o.ok);
-      expect(failed.filter((o) => o.startedAt >= healthyAt)).toEqual([]);
-      expect(load.wrongAnswers()).toBe(0);
-      // Writes since the failover touched the promoted master, which has no replica: reported short.
-      expect(shortfalls).toBeGreaterThan(0);
+        for (const k of onOwner) expect(client.slots[layout.shards[k].slot][0]).toBe(`127.0.0.1:${replica}`);
+        const failed = load.ops.filter((o) => !o.ok);
+        expect(failed.filter((o) => o.startedAt >= healthyAt)).toEqual([]);
+        expect(load.wrongAnswers()).toBe(0);
+        // Writes since the failover touched the promoted master, which has no replica: reported short.
+        expect(shortfalls).toBeGreaterThan(0);
 
-      // The base, and every write of the load that WAIT confirmed, survived.
-      const baseIds = Array.from({ length: BASE }, (_, id) => id);
-      expect((await indexed(client, prefix, 16, baseIds)).filter((found) => !found)).toEqual([]);
-      const confirmedIds = [...load.confirmed];
-      expect(confirmedIds.length).toBeGreaterThan(0);
-      const found = await indexed(client, prefix, 16, confirmedIds);
-      expect(confirmedIds.filter((id, i) => found[i] !== load.expected.get(id))).toEqual([]);
-      // Consistent in every shard, the killed master's included, by the library's own check.
-      expect(await consistencyProblems(client, prefix, BANDS, ROWS)).toEqual([]);
-      const report = await lsh.verify();
-      expect(report).toMatchObject({ missingFromBuckets: 0, strayInBuckets: 0, consistent: true });
+        // The base, and every write of the load that WAIT confirmed, survived.
+        const baseIds = Array.from({ length: BASE }, (_, id) => id);
+        expect((await indexed(client, prefix, 16, baseIds)).filter((found) => !found)).toEqual([]);
+        const confirmedIds = [...load.confirmed];
+        expect(confirmedIds.length).toBeGreaterThan(0);
+        const found = await indexed(client, prefix, 16, confirmedIds);
+        expect(confirmedIds.filter((id, i) => found[i] !== load.expected.get(id))).toEqual([]);
+        // Consistent in every shard, the killed master's included, by the library's own check.
+        expect(await consistencyProblems(client, prefix, BANDS, ROWS)).toEqual([]);
+        const report = await lsh.verify();
+        expect(report).toMatchObject({ missingFromBuckets: 0, strayInBuckets: 0, consistent: true });
 
-      const ids = [...load.expected.keys()];
-      const all = await indexed(client, prefix, 16, ids);
-      const lost = ids.filter((id, i) => all[i] !== load.expected.get(id)).length;
-      const queries = load.ops.filter((o) => o.kind === 'query');
-      process.stderr.write(
-        `[failover 16 shards] promoted ${promotedAt - killedAt} ms and healthy ${healthyAt - killedAt} ms after the kill; ` +
-          `${queries.length} queries, ${load.ops.length - queries.length} writes, ${failed.length} failed ` +
-          `(${[...new Set(failed.map((o) => o.error))].join('; ') || 'none'}); ${shortfalls} WAIT shortfalls; ` +
-          `${lost} acknowledged writes lost (none that WAIT confirmed)\n`,
-      );
-    } finally {
-      await load.stop();
-    }
-  }), 120_000);
+        const ids = [...load.expected.keys()];
+        const all = await indexed(client, prefix, 16, ids);
+        const lost = ids.filter((id, i) => all[i] !== load.expected.get(id)).length;
+        const queries = load.ops.filter((o) => o.kind === 'query');
+        process.stderr.write(
+          `[failover 16 shards] promoted ${promotedAt - killedAt} ms and healthy ${healthyAt - killedAt} ms after the kill; ` +
+            `${queries.length} queries, ${load.ops.length - queries.length} writes, ${failed.length} failed ` +
+            `(${[...new Set(failed.map((o) => o.error))].join('; ') || 'none'}); ${shortfalls} WAIT shortfalls; ` +
+            `${lost} acknowledged writes lost (none that WAIT confirmed)\n`,
+        );
+      } finally {
+        await load.stop();
+      }
+    }),
+  120_000,
+);

@@ -1,6 +1,6 @@
 // The keyPrefix suite on a real 3-master Redis Cluster: the prefix given as the Cluster's
 // keyPrefix (its node connections carry none) and as redisOptions.keyPrefix (they all do).
-import { startCluster, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, type ThrowawayCluster } from '../../dev/cluster';
 import { newCluster } from '../support/cluster';
 import { keyPrefixSuite } from '../lshrs/key-prefix-suite';
 

@@ -3,11 +3,11 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, LshrsError, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { indexLayout } from '../../src/redis/keys';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { lshrs } from '../support/cli';
 import { newCluster } from '../support/cluster';
 import { consistencyProblems } from '../support/inspect-redis';
@@ -59,7 +59,10 @@ describe('waitForReplicas', () => {
     // Read at once from each replica: it holds every key its master holds, without any waiting here.
     for (const master of (await cluster.nodes()).filter((n) => n.flags.includes('master'))) {
       const [replica] = await cluster.replicasOf(master.port);
-      expect({ master: master.port, keys: await keysOnNode(replica, prefix) }).toEqual({ master: master.port, keys: await keysOnNode(master.port, prefix) });
+      expect({ master: master.port, keys: await keysOnNode(replica, prefix) }).toEqual({
+        master: master.port,
+        keys: await keysOnNode(master.port, prefix),
+      });
     }
     expect(await consistencyProblems(client, prefix, 16, 8)).toEqual([]);
     await lsh.clear();
@@ -81,7 +84,13 @@ describe('waitForReplicas', () => {
   test('with onShortfall, every master that fell short is reported with its shards, and nothing throws', async () => {
     const prefix = uniqueName('report');
     const reports: { node: string; acknowledged: number; wanted: number; shards: number[] }[] = [];
-    const lsh = new LSHRS({ redis: client, dim: DIM, prefix, shards: 16, waitForReplicas: { replicas: 2, timeoutMs: 50, onShortfall: (s) => reports.push(s) } });
+    const lsh = new LSHRS({
+      redis: client,
+      dim: DIM,
+      prefix,
+      shards: 16,
+      waitForReplicas: { replicas: 2, timeoutMs: 50, onShortfall: (s) => reports.push(s) },
+    });
     expect(await lsh.index(randomVectors(300, 'report').map((vector, id) => ({ id, vector })))).toMatchObject({ added: 300 });
     expect(reports).toHaveLength(3); // one batch, written to all three masters
     expect(reports.every((r) => r.acknowledged === 1 && r.wanted === 2)).toBe(true);

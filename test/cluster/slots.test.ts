@@ -5,7 +5,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type Cluster } from 'ioredis';
 import type pg from 'pg';
-import { startCluster, waitUntil, type ThrowawayCluster } from '../../scripts/lib/cluster';
+import { startCluster, waitUntil, type ThrowawayCluster } from '../../dev/cluster';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { newCluster } from '../support/cluster';
@@ -51,7 +51,26 @@ function commandKeys(args: string[]): string[] {
   if (name === 'memory') return args[1].toLowerCase() === 'usage' ? [args[2]] : [];
   if (['scan', 'ping', 'echo', 'info', 'cluster', 'client', 'select', 'script', 'command', 'readonly', 'hello'].includes(name)) return [];
   if (['wait'].includes(name)) return [];
-  if (['hget', 'hmget', 'hset', 'hdel', 'hincrby', 'hgetall', 'hexists', 'hlen', 'sadd', 'srem', 'smembers', 'sismember', 'scard', 'sscan', 'exists', 'type'].includes(name)) {
+  if (
+    [
+      'hget',
+      'hmget',
+      'hset',
+      'hdel',
+      'hincrby',
+      'hgetall',
+      'hexists',
+      'hlen',
+      'sadd',
+      'srem',
+      'smembers',
+      'sismember',
+      'scard',
+      'sscan',
+      'exists',
+      'type',
+    ].includes(name)
+  ) {
     return [args[1]];
   }
   throw new Error(`the slot check does not know where ${args[0]} keeps its keys: add it`);
@@ -187,7 +206,12 @@ test('in a 16-shard index, every script call and every command inside it touches
       // A command lshrs sends itself (stats, verify, inspect, clear): one slot, on its master.
       const keys = commandKeys(entry.args);
       const slots = [...new Set(keys.map((k) => calculateSlot(k)))];
-      if (keys.length > 0) expect({ args: entry.args.slice(0, 2), slots: slots.length, port: entry.port }).toEqual({ args: entry.args.slice(0, 2), slots: 1, port: ownerOf(slots[0]) });
+      if (keys.length > 0)
+        expect({ args: entry.args.slice(0, 2), slots: slots.length, port: entry.port }).toEqual({
+          args: entry.args.slice(0, 2),
+          slots: 1,
+          port: ownerOf(slots[0]),
+        });
     }
   }
   // Writes: 17 preparing calls (the root and the 16 shards), then one per shard a batch touches;

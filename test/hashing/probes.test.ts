@@ -41,7 +41,7 @@ describe('multi-probe sequence', () => {
     let least = 0;
     for (let p = 1; p < proj.length; p++) if (Math.abs(proj[p]) < Math.abs(proj[least])) least = p;
     const band = Math.floor(least / rows);
-    expect(probes[bands]).toEqual({ band, value: values[band] ^ (1 << least % rows) });
+    expect(probes[bands]).toEqual({ band, value: values[band] ^ (1 << (least % rows)) });
     expect(new Set(probes.map((p) => `${p.band}:${p.value}`)).size).toBe(probes.length);
   });
 
@@ -52,7 +52,10 @@ describe('multi-probe sequence', () => {
     const probes = probeSequence(values, proj, bands, rows, 2 ** rows + 5);
     expect(probes).toHaveLength(bands * 2 ** rows);
     for (let band = 0; band < bands; band++) {
-      const seen = probes.filter((p) => p.band === band).map((p) => p.value).sort((a, b) => a - b);
+      const seen = probes
+        .filter((p) => p.band === band)
+        .map((p) => p.value)
+        .sort((a, b) => a - b);
       expect(seen).toEqual(Array.from({ length: 2 ** rows }, (_, v) => v));
     }
   });

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, LshrsError, PostgresVectorStore, type BuildProgress } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
-import { float32ToLE } from '../../src/stores/float32';
+import { float32ToLE } from '../../src/float32';
 import { indexLayout } from '../../src/redis/keys';
 import { consistencyProblems, indexContent } from '../support/inspect-redis';
 import { newPool, newRedis, uniqueName } from '../support/servers';
@@ -176,7 +176,12 @@ test('similar: more like an indexed id, the id itself left out', async () => {
   await lsh.index();
   const query = await lsh.query(vectors[41], { topK: 6 });
   const similar = await lsh.similar(42, { topK: 5 });
-  expect(similar.map((h) => h.id)).toEqual(query.filter((h) => h.id !== 42).slice(0, 5).map((h) => h.id));
+  expect(similar.map((h) => h.id)).toEqual(
+    query
+      .filter((h) => h.id !== 42)
+      .slice(0, 5)
+      .map((h) => h.id),
+  );
   expect(similar.map((h) => h.id)).not.toContain(42);
   const collisionOnly = await lsh.similar(42, { rerank: false, topK: 5 });
   expect(collisionOnly.map((h) => h.id)).not.toContain(42);

@@ -50,7 +50,7 @@ describe('two-stage candidates', () => {
   });
 
   test('the script finds reverse records where the client put them: string ids (FNV-1a in Lua) and big integer ids with an odd page count', async () => {
-    const strings = ['a', 'doc-7', 'ünïcødé', '日本語のテキスト', 'x'.repeat(300), "quote'\"", '0', 'ÿ\u00ff\u0100'];
+    const strings = ['a', 'doc-7', 'ünïcødé', '日本語のテキスト', 'x'.repeat(300), 'quote\'"', '0', 'ÿ\u00ff\u0100'];
     const lsh = new LSHRS({ redis, dim: DIM, prefix: uniqueName('pages'), reversePages: 997 });
     const data = vectors(strings.length, 'pages');
     await lsh.index(strings.map((id, i) => ({ id, vector: data[i] })));

@@ -175,7 +175,12 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
     test('a repeated id in one batch keeps its last vector', async () => {
       const { lsh } = await setUp();
       const [a, b] = randomVectors(2, 'k');
-      expect(await lsh.index([{ id: 1, vector: a }, { id: 1, vector: b, text: 'last' }])).toEqual({ added: 1, moved: 0, unchanged: 0 });
+      expect(
+        await lsh.index([
+          { id: 1, vector: a },
+          { id: 1, vector: b, text: 'last' },
+        ]),
+      ).toEqual({ added: 1, moved: 0, unchanged: 0 });
       const [hit] = await lsh.query(b);
       expect(hit).toMatchObject({ id: 1, text: 'last' });
       expect(hit.score).toBeCloseTo(1, 5);
@@ -202,9 +207,30 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
 
       const bad: [string, () => Promise<unknown>][] = [
         ['DIMENSION', () => lsh.ingest(10, good[0].slice(1))],
-        ['DIMENSION', () => lsh.index([{ id: 10, vector: good[1] }, { id: 11, vector: [...good[0], 1] }])],
-        ['NOT_FINITE', () => lsh.ingest(10, good[0].map((x, i) => (i === 3 ? NaN : x)))],
-        ['NOT_FINITE', () => lsh.ingest(10, good[0].map((x, i) => (i === 0 ? Infinity : x)))],
+        [
+          'DIMENSION',
+          () =>
+            lsh.index([
+              { id: 10, vector: good[1] },
+              { id: 11, vector: [...good[0], 1] },
+            ]),
+        ],
+        [
+          'NOT_FINITE',
+          () =>
+            lsh.ingest(
+              10,
+              good[0].map((x, i) => (i === 3 ? NaN : x)),
+            ),
+        ],
+        [
+          'NOT_FINITE',
+          () =>
+            lsh.ingest(
+              10,
+              good[0].map((x, i) => (i === 0 ? Infinity : x)),
+            ),
+        ],
         ['ZERO_VECTOR', () => lsh.ingest(10, new Array(DIM).fill(0))],
         ['BAD_ID', () => lsh.ingest(-1, good[0])],
         ['BAD_ID', () => lsh.ingest(1.5, good[0])],
@@ -213,7 +239,14 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
         ['BAD_ID', () => lsh.ingest('a\nb', good[0])],
         ['BAD_ID', () => lsh.ingest('x'.repeat(513), good[0])],
         ['BAD_ID', () => lsh.ingest(null as unknown as number, good[0])],
-        ['ID_TYPE', () => lsh.index([{ id: 10, vector: good[0] }, { id: '11', vector: good[1] }])],
+        [
+          'ID_TYPE',
+          () =>
+            lsh.index([
+              { id: 10, vector: good[0] },
+              { id: '11', vector: good[1] },
+            ]),
+        ],
         ['ID_TYPE', () => lsh.ingest('0', good[0])],
         ['ID_TYPE', () => lsh.delete('0')],
         ['DIMENSION', () => lsh.query(good[0].slice(2))],
@@ -289,76 +322,88 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
   });
 
   describe('keys, stats, clear, saved state', () => {
-    if (shards === 1) test('keys follow the documented schema and share one hash tag', async () => {
-      const { lsh, prefix } = await setUp();
-      await lsh.ingest(70000, randomVectors(1, 'p')[0]);
-      const keys = await keysOf(redis, prefix);
-      expect(keys).toContain(`{${prefix}}:meta`);
-      expect(keys).toContain(`{${prefix}}:r:${70000 % 65536}`);
-      expect(keys.filter((k) => /:b:\d+:\d+$/.test(k))).toHaveLength(8);
-      const meta = await redis.hgetall(`{${prefix}}:meta`);
-      expect(meta).toMatchObject({ schema: '1', dim: String(DIM), seed: '42', bands: '8', rows: '4', reversePages: '65536', idType: 'int', ids: '1' });
-      expect(meta.shards).toBeUndefined(); // a one-shard index's meta is as it was before shards existed
-      // Redis Cluster hashes only the part inside the first braces: every key lands in one slot.
-      expect(new Set(keys.map((k) => calculateSlot(k))).size).toBe(1);
-      expect(keys.length).toBeGreaterThan(2);
-    });
+    if (shards === 1)
+      test('keys follow the documented schema and share one hash tag', async () => {
+        const { lsh, prefix } = await setUp();
+        await lsh.ingest(70000, randomVectors(1, 'p')[0]);
+        const keys = await keysOf(redis, prefix);
+        expect(keys).toContain(`{${prefix}}:meta`);
+        expect(keys).toContain(`{${prefix}}:r:${70000 % 65536}`);
+        expect(keys.filter((k) => /:b:\d+:\d+$/.test(k))).toHaveLength(8);
+        const meta = await redis.hgetall(`{${prefix}}:meta`);
+        expect(meta).toMatchObject({
+          schema: '1',
+          dim: String(DIM),
+          seed: '42',
+          bands: '8',
+          rows: '4',
+          reversePages: '65536',
+          idType: 'int',
+          ids: '1',
+        });
+        expect(meta.shards).toBeUndefined(); // a one-shard index's meta is as it was before shards existed
+        // Redis Cluster hashes only the part inside the first braces: every key lands in one slot.
+        expect(new Set(keys.map((k) => calculateSlot(k))).size).toBe(1);
+        expect(keys.length).toBeGreaterThan(2);
+      });
 
-    if (shards > 1) test('a sharded index keeps its parameters at {prefix}:meta and each shard under its own tag', async () => {
-      const { lsh, prefix } = await setUp();
-      await lsh.ingest(70000, randomVectors(1, 'p')[0]);
-      const keys = await keysOf(redis, prefix);
-      const root = await redis.hgetall(`{${prefix}}:meta`);
-      expect(root).toMatchObject({ schema: '1', dim: String(DIM), bands: '8', rows: '4', shards: String(shards), idType: 'int', ids: '0' });
-      // Every shard's meta exists from the first write on, with the same parameters.
-      const metas = keys.filter((k) => k.endsWith(':meta') && k !== `{${prefix}}:meta`);
-      expect(metas).toHaveLength(shards);
-      for (const meta of metas) {
-        expect(meta).toMatch(new RegExp(`^\\{${prefix}#\\d+\\.\\d+\\}:meta$`));
-        expect(await redis.hget(meta, 'fingerprint')).toBe(root.fingerprint);
-      }
-      // The one id sits in one shard: its 8 buckets and its reverse record share that shard's tag.
-      const holding = await keysHolding(redis, prefix, '70000');
-      expect(holding).toHaveLength(9);
-      const [tag] = new Set(holding.map(tagOf));
-      expect(new Set(holding.map(tagOf)).size).toBe(1);
-      expect(holding).toContain(`${tag}:r:${70000 % 65536}`);
-      expect(Number(await redis.hget(`${tag}:meta`, 'ids'))).toBe(1);
-      // Each tag is one slot; the shards' slots are all different.
-      const slotsByTag = new Map<string, Set<number>>();
-      for (const key of keys) {
-        const slots = slotsByTag.get(tagOf(key)) ?? new Set<number>();
-        slots.add(calculateSlot(key));
-        slotsByTag.set(tagOf(key), slots);
-      }
-      expect([...slotsByTag.values()].every((slots) => slots.size === 1)).toBe(true);
-      expect(new Set([...slotsByTag.values()].map((slots) => [...slots][0])).size).toBe(shards + 1);
-      expect((await lsh.describe()).shardIds.filter((n) => n === 1)).toHaveLength(1);
-    });
-
-    if (shards > 1) test('candidates are ranked as an index of one shard ranks them: stage 1 exactly, stage 2 at least as close', async () => {
-      const { lsh } = await setUp({ numBands: 6, rowsPerBand: 2 }); // coarse buckets: many ties
-      const single = new LSHRS({ redis, dim: DIM, prefix: uniqueName('single'), numBands: 6, rowsPerBand: 2 });
-      const vectors = randomVectors(300, 'w');
-      const items = vectors.map((vector, id) => ({ id, vector }));
-      await Promise.all([lsh.index(items), single.index(items)]);
-      for (const q of [0, 5, 77]) {
-        for (const maxCandidates of [1, 10, 37, 1000]) {
-          // Stage 1 alone: the same list, ties and cut included.
-          const stage1 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 0 };
-          expect(await lsh.query(vectors[q], stage1)).toEqual(await single.query(vectors[q], stage1));
-          // Stage 2: each shard ranks about twice its share of the pool, so the sharded pool holds the
-          // one-index pool: as many candidates, each at least as close (the score is the cosine the
-          // Hamming distance implies), and the very same list once the pool holds every candidate.
-          const stage2 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 20 };
-          const [mine, theirs] = [await lsh.query(vectors[q], stage2), await single.query(vectors[q], stage2)];
-          expect(mine).toHaveLength(theirs.length);
-          mine.forEach((hit, i) => expect(hit.score).toBeGreaterThanOrEqual(theirs[i].score - 1e-12));
-          if (maxCandidates === 1000) expect(mine).toEqual(theirs);
+    if (shards > 1)
+      test('a sharded index keeps its parameters at {prefix}:meta and each shard under its own tag', async () => {
+        const { lsh, prefix } = await setUp();
+        await lsh.ingest(70000, randomVectors(1, 'p')[0]);
+        const keys = await keysOf(redis, prefix);
+        const root = await redis.hgetall(`{${prefix}}:meta`);
+        expect(root).toMatchObject({ schema: '1', dim: String(DIM), bands: '8', rows: '4', shards: String(shards), idType: 'int', ids: '0' });
+        // Every shard's meta exists from the first write on, with the same parameters.
+        const metas = keys.filter((k) => k.endsWith(':meta') && k !== `{${prefix}}:meta`);
+        expect(metas).toHaveLength(shards);
+        for (const meta of metas) {
+          expect(meta).toMatch(new RegExp(`^\\{${prefix}#\\d+\\.\\d+\\}:meta$`));
+          expect(await redis.hget(meta, 'fingerprint')).toBe(root.fingerprint);
         }
-      }
-      await single.clear();
-    });
+        // The one id sits in one shard: its 8 buckets and its reverse record share that shard's tag.
+        const holding = await keysHolding(redis, prefix, '70000');
+        expect(holding).toHaveLength(9);
+        const [tag] = new Set(holding.map(tagOf));
+        expect(new Set(holding.map(tagOf)).size).toBe(1);
+        expect(holding).toContain(`${tag}:r:${70000 % 65536}`);
+        expect(Number(await redis.hget(`${tag}:meta`, 'ids'))).toBe(1);
+        // Each tag is one slot; the shards' slots are all different.
+        const slotsByTag = new Map<string, Set<number>>();
+        for (const key of keys) {
+          const slots = slotsByTag.get(tagOf(key)) ?? new Set<number>();
+          slots.add(calculateSlot(key));
+          slotsByTag.set(tagOf(key), slots);
+        }
+        expect([...slotsByTag.values()].every((slots) => slots.size === 1)).toBe(true);
+        expect(new Set([...slotsByTag.values()].map((slots) => [...slots][0])).size).toBe(shards + 1);
+        expect((await lsh.describe()).shardIds.filter((n) => n === 1)).toHaveLength(1);
+      });
+
+    if (shards > 1)
+      test('candidates are ranked as an index of one shard ranks them: stage 1 exactly, stage 2 at least as close', async () => {
+        const { lsh } = await setUp({ numBands: 6, rowsPerBand: 2 }); // coarse buckets: many ties
+        const single = new LSHRS({ redis, dim: DIM, prefix: uniqueName('single'), numBands: 6, rowsPerBand: 2 });
+        const vectors = randomVectors(300, 'w');
+        const items = vectors.map((vector, id) => ({ id, vector }));
+        await Promise.all([lsh.index(items), single.index(items)]);
+        for (const q of [0, 5, 77]) {
+          for (const maxCandidates of [1, 10, 37, 1000]) {
+            // Stage 1 alone: the same list, ties and cut included.
+            const stage1 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 0 };
+            expect(await lsh.query(vectors[q], stage1)).toEqual(await single.query(vectors[q], stage1));
+            // Stage 2: each shard ranks about twice its share of the pool, so the sharded pool holds the
+            // one-index pool: as many candidates, each at least as close (the score is the cosine the
+            // Hamming distance implies), and the very same list once the pool holds every candidate.
+            const stage2 = { rerank: false, topK: 1000, maxCandidates, rerankCandidates: 20 };
+            const [mine, theirs] = [await lsh.query(vectors[q], stage2), await single.query(vectors[q], stage2)];
+            expect(mine).toHaveLength(theirs.length);
+            mine.forEach((hit, i) => expect(hit.score).toBeGreaterThanOrEqual(theirs[i].score - 1e-12));
+            if (maxCandidates === 1000) expect(mine).toEqual(theirs);
+          }
+        }
+        await single.clear();
+      });
 
     test('stats reports parameters, counts and bytes', async () => {
       const { lsh, prefix } = await setUp();

@@ -30,19 +30,24 @@ function tag() {
 }
 
 const insert = (t: ReturnType<typeof tag>, items: [string, number, Buffer][], options: { fp?: string; idType?: string; setMeta?: string[] } = {}) =>
-  runScript(redis, 'insert', [t.meta], [
-    t.base,
-    options.fp ?? FP,
-    options.idType ?? 'int',
-    BANDS,
-    WIDTH,
-    1,
-    'dim',
-    '4',
-    (options.setMeta ?? []).length / 2,
-    ...(options.setMeta ?? []),
-    ...items.flat(),
-  ]) as Promise<number[]>;
+  runScript(
+    redis,
+    'insert',
+    [t.meta],
+    [
+      t.base,
+      options.fp ?? FP,
+      options.idType ?? 'int',
+      BANDS,
+      WIDTH,
+      1,
+      'dim',
+      '4',
+      (options.setMeta ?? []).length / 2,
+      ...(options.setMeta ?? []),
+      ...items.flat(),
+    ],
+  ) as Promise<number[]>;
 
 const remove = (t: ReturnType<typeof tag>, items: [string, number][], idType = 'int') =>
   runScript(redis, 'remove', [t.meta], [t.base, FP, idType, BANDS, WIDTH, ...items.flat()]) as Promise<number[]>;
@@ -58,7 +63,12 @@ const repair = (t: ReturnType<typeof tag>, rejoin: [string, number][], stray: [n
 describe('insert.lua', () => {
   test('creates the meta with its fields, fills buckets and reverse records, and counts', async () => {
     const t = tag();
-    expect(await insert(t, [['1', 1, sig(3, 7)], ['2', 2, sig(3, 8)]])).toEqual([2, 0, 0, 1]);
+    expect(
+      await insert(t, [
+        ['1', 1, sig(3, 7)],
+        ['2', 2, sig(3, 8)],
+      ]),
+    ).toEqual([2, 0, 0, 1]);
     expect(await redis.hgetall(t.meta)).toEqual({ fingerprint: FP, ids: '2', dim: '4', idType: 'int' });
     expect((await redis.smembers(`${t.base}:b:0:3`)).sort()).toEqual(['1', '2']);
     expect(await redis.smembers(`${t.base}:b:1:8`)).toEqual(['2']);
@@ -93,8 +103,16 @@ describe('insert.lua', () => {
 describe('remove.lua', () => {
   test('removes ids through their reverse records and counts unknown ones', async () => {
     const t = tag();
-    await insert(t, [['1', 1, sig(3, 7)], ['2', 2, sig(3, 8)]]);
-    expect(await remove(t, [['1', 1], ['9', 1]])).toEqual([1, 1]);
+    await insert(t, [
+      ['1', 1, sig(3, 7)],
+      ['2', 2, sig(3, 8)],
+    ]);
+    expect(
+      await remove(t, [
+        ['1', 1],
+        ['9', 1],
+      ]),
+    ).toEqual([1, 1]);
     expect(await redis.smembers(`${t.base}:b:0:3`)).toEqual(['2']);
     expect(await redis.exists(`${t.base}:b:1:7`)).toBe(0);
     expect(await redis.hexists(`${t.base}:r:1`, '1')).toBe(0);
@@ -106,7 +124,11 @@ describe('remove.lua', () => {
 describe('query.lua', () => {
   test('counts collisions over the probed buckets, then ranks by Hamming distance', async () => {
     const t = tag();
-    await insert(t, [['1', 1, sig(3, 7)], ['2', 2, sig(3, 8)], ['3', 3, sig(4, 8)]]);
+    await insert(t, [
+      ['1', 1, sig(3, 7)],
+      ['2', 2, sig(3, 8)],
+      ['3', 3, sig(4, 8)],
+    ]);
     // Stage 1 alone: id 2 shares both buckets, ids 1 and 3 one each (ties by id).
     expect(await query(t, [':b:0:3', ':b:1:8'], 10, 0, sig(3, 8))).toEqual(['int', 3, '2', 2, -1, '1', 1, -1, '3', 1, -1]);
     // Stage 2: Hamming distance of whole signatures to (3, 8): 0, then 3 (=0b11 vs 0b100: 3 bits) and 1 (0b111 vs 0b1000: 4 bits).
@@ -125,12 +147,25 @@ describe('query.lua', () => {
 describe('repair.lua', () => {
   test('puts ids back into their buckets, removes stray members it re-checks, recounts', async () => {
     const t = tag();
-    await insert(t, [['1', 1, sig(3, 7)], ['2', 2, sig(3, 8)]]);
+    await insert(t, [
+      ['1', 1, sig(3, 7)],
+      ['2', 2, sig(3, 8)],
+    ]);
     await redis.srem(`${t.base}:b:1:7`, '1');
     await redis.sadd(`${t.base}:b:1:9`, '2', '1');
     await redis.hset(t.meta, 'ids', '40');
     // Stray: 2 in (1, 9) is removed; 2 in (1, 8) is where its record says it belongs, so it stays.
-    expect(await repair(t, [['1', 1]], [[1, 9, '2', 2], [1, 8, '2', 2]], 4)).toEqual([1, 1, 2]);
+    expect(
+      await repair(
+        t,
+        [['1', 1]],
+        [
+          [1, 9, '2', 2],
+          [1, 8, '2', 2],
+        ],
+        4,
+      ),
+    ).toEqual([1, 1, 2]);
     expect(await redis.smembers(`${t.base}:b:1:7`)).toEqual(['1']);
     expect(await redis.smembers(`${t.base}:b:1:9`)).toEqual(['1']);
     expect(await redis.smembers(`${t.base}:b:1:8`)).toEqual(['2']);

@@ -87,7 +87,16 @@ test('an app bundled with esbuild into one file runs the quick start with no nod
   // parquet reader (a native addon), both loaded only when used.
   execFileSync(
     esbuild,
-    ['entry.cjs', '--bundle', '--platform=node', '--format=cjs', '--outfile=bundle.cjs', '--external:pg-native', '--external:@duckdb/node-api', '--log-level=error'],
+    [
+      'entry.cjs',
+      '--bundle',
+      '--platform=node',
+      '--format=cjs',
+      '--outfile=bundle.cjs',
+      '--external:pg-native',
+      '--external:@duckdb/node-api',
+      '--log-level=error',
+    ],
     { cwd: app, stdio: 'pipe' },
   );
   // Two levels down, so that not even the old lookup of ../../lua from the bundle leaves the test's folder.

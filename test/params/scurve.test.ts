@@ -1,11 +1,4 @@
-import {
-  collisionProbability,
-  falseNegativeRate,
-  falsePositiveRate,
-  optimalParams,
-  sCurve,
-  sqrtParams,
-} from '../../src/params/scurve';
+import { collisionProbability, falseNegativeRate, falsePositiveRate, optimalParams, sCurve, sqrtParams } from '../../src/params/scurve';
 import { resolveShape } from '../../src/params/shape';
 
 describe('S-curve', () => {

@@ -58,7 +58,13 @@ describe("merging the shards' candidate lists", () => {
   const ranked = (entries: [string, number, number][], idType: 'int' | 'str', limit: number, closest: number): CandidateList => {
     let kept = [...entries].sort((a, b) => b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, limit);
     if (closest > 0) kept = kept.sort((a, b) => a[2] - b[2] || b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, closest);
-    return { idType, total: entries.length, ids: kept.map((e) => e[0]), collisions: kept.map((e) => e[1]), hamming: kept.map((e) => (closest > 0 ? e[2] : -1)) };
+    return {
+      idType,
+      total: entries.length,
+      ids: kept.map((e) => e[0]),
+      collisions: kept.map((e) => e[1]),
+      hamming: kept.map((e) => (closest > 0 ? e[2] : -1)),
+    };
   };
   const next = gaussianStream('merge');
   const candidates = (idType: 'int' | 'str'): [string, number, number][] =>
@@ -74,7 +80,14 @@ describe("merging the shards' candidate lists", () => {
       for (const limit of [1, 7, 100, 5000]) {
         const budget = shardBudget(limit, 0, 16);
         expect(budget).toEqual({ maxCandidates: limit, rerankCandidates: 0 });
-        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.maxCandidates, 0));
+        const shards = Array.from({ length: 16 }, (_, k) =>
+          ranked(
+            all.filter((e) => shardOf(e[0], 16) === k),
+            idType,
+            budget.maxCandidates,
+            0,
+          ),
+        );
         expect(mergeCandidates(shards, limit, 0)).toEqual({ ...ranked(all, idType, limit, 0), total: all.length });
       }
     }
@@ -83,10 +96,22 @@ describe("merging the shards' candidate lists", () => {
   test('stage 2: the shards rank a superset of the one-index pool, so the merged candidates are at least as close', () => {
     for (const idType of ['int', 'str'] as const) {
       const all = candidates(idType);
-      for (const [limit, closest] of [[4000, 500], [400, 50], [40, 5], [10, 10]]) {
+      for (const [limit, closest] of [
+        [4000, 500],
+        [400, 50],
+        [40, 5],
+        [10, 10],
+      ]) {
         const budget = shardBudget(limit, closest, 16);
         expect(budget.maxCandidates).toBeLessThanOrEqual(Math.ceil((2 * limit) / 16) + 32);
-        const shards = Array.from({ length: 16 }, (_, k) => ranked(all.filter((e) => shardOf(e[0], 16) === k), idType, budget.maxCandidates, budget.rerankCandidates));
+        const shards = Array.from({ length: 16 }, (_, k) =>
+          ranked(
+            all.filter((e) => shardOf(e[0], 16) === k),
+            idType,
+            budget.maxCandidates,
+            budget.rerankCandidates,
+          ),
+        );
         const merged = mergeCandidates(shards, limit, closest);
         const single = ranked(all, idType, limit, closest);
         expect(merged.ids).toHaveLength(single.ids.length);

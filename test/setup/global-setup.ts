@@ -1,4 +1,4 @@
-import { startPostgres, startRedis, type Throwaway } from '../../scripts/lib/servers';
+import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
 
 /** One throwaway Redis and one PostgreSQL for the whole run; test files isolate by prefix and table. */
 export default async function globalSetup(): Promise<void> {

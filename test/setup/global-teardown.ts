@@ -1,4 +1,4 @@
-import type { Throwaway } from '../../scripts/lib/servers';
+import type { Throwaway } from '../../dev/servers';
 
 export default async function globalTeardown(): Promise<void> {
   const servers = (globalThis as { __lshrsServers?: Throwaway[] }).__lshrsServers ?? [];

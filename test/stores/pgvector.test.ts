@@ -46,9 +46,10 @@ afterAll(async () => {
 test("a pgvector `vector` column is detected from the catalog, written and read in pgvector's binary form", async () => {
   const table = uniqueName('pgvector');
   await PostgresVectorStore.createTable(pool, { table, vectorType: 'vector', dim: DIM });
-  const type = await pool.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`, [
-    `"${table}"`,
-  ]);
+  const type = await pool.query(
+    `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`,
+    [`"${table}"`],
+  );
   expect(type.rows[0].t).toBe(`vector(${DIM})`);
   const store = new PostgresVectorStore({ pool, table });
   const lsh = new LSHRS({ redis, dim: DIM, prefix: table, store });

@@ -32,6 +32,7 @@ describe('PostgresVectorStore', () => {
     // Stored values are the float32 values given, bit for bit.
     const fetched = [...(await store.fetch([3]))];
     expect(Array.from(fetched[0].vector)).toEqual(Array.from(vectors[3]));
+    expect(await store.idType()).toBe('int');
   });
 
   test('a table the host fills itself, read-only: lshrs never writes or deletes rows', async () => {
@@ -41,6 +42,7 @@ describe('PostgresVectorStore', () => {
       await pool.query(`INSERT INTO "${table}" VALUES ($1, $2)`, [`k${i}`, Array.from(vectors[i])]);
     }
     const store = new PostgresVectorStore({ pool, table, textColumn: null, readOnly: true });
+    expect(await store.idType()).toBe('str');
     const lsh = new LSHRS({ redis, dim: DIM, prefix: table, store });
     await lsh.index(vectors.slice(0, 10).map((vector, i) => ({ id: `k${i}`, vector, text: 'ignored' })));
     expect(await lsh.query(vectors[4], { topK: 1 })).toEqual([expect.objectContaining({ id: 'k4' })]);
@@ -64,7 +66,9 @@ describe('PostgresVectorStore', () => {
     await expect(missing.fetch([1])).rejects.toMatchObject({ code: 'BAD_STORE', message: expect.stringMatching(/does not exist/) });
     const table = uniqueName('textcol');
     await pool.query(`CREATE TABLE "${table}" (id bigint PRIMARY KEY, embedding text)`);
-    await expect(new PostgresVectorStore({ pool, table }).fetch([1])).rejects.toThrow(/has type text; lshrs reads real\[\], double precision\[\], bytea or vector/);
+    await expect(new PostgresVectorStore({ pool, table }).fetch([1])).rejects.toThrow(
+      /has type text; lshrs reads real\[\], double precision\[\], bytea or vector/,
+    );
     const lsh = new LSHRS({ redis, dim: DIM, prefix: table, store: new PostgresVectorStore({ pool, table }) });
     await expect(lsh.ingest(1, vectors[0])).rejects.toMatchObject({ code: 'BAD_STORE' });
     expect(await redis.exists(`{${table}}:meta`)).toBe(0);

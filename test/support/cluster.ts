@@ -1,5 +1,5 @@
 import { Cluster, type ClusterOptions } from 'ioredis';
-import type { ThrowawayCluster } from '../../scripts/lib/cluster';
+import type { ThrowawayCluster } from '../../dev/cluster';
 
 /**
  * A host-style ioredis Cluster: writes and reads on masters, and enough retries to ride out a

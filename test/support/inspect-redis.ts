@@ -51,7 +51,11 @@ export async function snapshot(redis: RedisClient, prefix: string): Promise<Reco
     if (type === 'set') picture[key] = (await redis.smembers(key)).sort();
     else if (type === 'hash') {
       const entries = await redis.hgetallBuffer(key);
-      picture[key] = Object.fromEntries(Object.entries(entries).map(([f, v]) => [f, v.toString('hex')]).sort());
+      picture[key] = Object.fromEntries(
+        Object.entries(entries)
+          .map(([f, v]) => [f, v.toString('hex')])
+          .sort(),
+      );
     } else picture[key] = type;
   }
   return picture;
@@ -94,8 +98,9 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ba
       if (sig.length !== bands * Math.ceil(rows / 8)) problems.push(`${key} ${id}: signature of ${sig.length} bytes`);
       unpackSignature(sig, bands, rows).forEach((value, band) => {
         const bucket = `${tag}:b:${band}:${value}`;
-        if (!expected.has(bucket)) expected.set(bucket, new Set());
-        expected.get(bucket)!.add(id);
+        const members = expected.get(bucket) ?? new Set<string>();
+        members.add(id);
+        expected.set(bucket, members);
       });
     }
   }

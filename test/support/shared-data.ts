@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { float32FromLE } from '../../src/float32';
 
 /** The real embedding set in ../shared/data (see its README): 13,400 x 512 unit vectors. */
-export const SHARED_DIR =
-  process.env.LSHRS_SHARED_DATA ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
+export const SHARED_DIR = process.env.LSHRS_SHARED_DATA ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'wikitext103-use512');
 export const SHARED_DIM = 512;
 
 function floats(file: string): Float32Array {
-  const bytes = readFileSync(join(SHARED_DIR, file));
-  const out = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(out.buffer).set(bytes);
-  return out;
+  return float32FromLE(readFileSync(join(SHARED_DIR, file)));
 }
 
 function ints(file: string): Int32Array {

@@ -68,7 +68,11 @@ export async function hnswPeer(data: Dataset, truth: Neighbours, options: HnswOp
   }
   return {
     peer: 'hnswlib-node (HNSW, in process)',
-    build: { seconds: buildSeconds, vectorsPerSecond: data.n / buildSeconds, what: `addPoint from memory, M ${options.m}, efConstruction ${options.efConstruction}, one thread` },
+    build: {
+      seconds: buildSeconds,
+      vectorsPerSecond: data.n / buildSeconds,
+      what: `addPoint from memory, M ${options.m}, efConstruction ${options.efConstruction}, one thread`,
+    },
     bytesPerVector: bytes / data.n,
     bytesWhat: 'its saved index file (graph and vectors)',
     points,

@@ -59,9 +59,13 @@ export async function pgvectorPeer(data: Dataset, truth: Neighbours, options: Pg
     const loadSeconds = (now() - started) / 1000;
     await db.exec(`SET maintenance_work_mem = '1GB'`);
     started = now();
-    await db.exec(`CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_cosine_ops) WITH (m = ${options.m}, ef_construction = ${options.efConstruction})`);
+    await db.exec(
+      `CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_cosine_ops) WITH (m = ${options.m}, ef_construction = ${options.efConstruction})`,
+    );
     const buildSeconds = (now() - started) / 1000;
-    progress(`  pgvector (PGlite) loaded at ${(data.n / loadSeconds).toFixed(0)} rows/s, HNSW built at ${(data.n / buildSeconds).toFixed(0)} vectors/s`);
+    progress(
+      `  pgvector (PGlite) loaded at ${(data.n / loadSeconds).toFixed(0)} rows/s, HNSW built at ${(data.n / buildSeconds).toFixed(0)} vectors/s`,
+    );
     const size = (await db.query<{ bytes: number }>(`SELECT pg_relation_size('items_hnsw')::float8 AS bytes`)).rows[0].bytes;
 
     const queries = Array.from({ length: data.queryCount }, (_, q) => literal(data.queries.subarray(q * data.dim, (q + 1) * data.dim)));

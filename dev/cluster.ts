@@ -168,9 +168,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Throwa
   const server = systemRedisServer();
   const cli = server ? redisCli(server) : undefined;
   if (!server || !cli) {
-    throw new Error(
-      'a Redis Cluster needs redis-server and redis-cli installed (Debian: apt-get install redis-server; macOS: brew install redis)',
-    );
+    throw new Error('a Redis Cluster needs redis-server and redis-cli installed (Debian: apt-get install redis-server; macOS: brew install redis)');
   }
 
   const taken = new Set<number>();
@@ -248,6 +246,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Throwa
       dirs.push(dir);
       const child = spawn(
         server,
+        // biome-ignore format: flags beside their values
         [
           '--port', String(port), '--bind', HOST, '--dir', dir,
           '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',

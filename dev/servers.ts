@@ -150,6 +150,7 @@ export async function startPostgres(): Promise<Throwaway> {
   let output = '';
   const child = spawn(
     join(binDir, 'postgres'),
+    // biome-ignore format: flags beside their values
     ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
     { ...as, stdio: ['ignore', 'pipe', 'pipe'] },
