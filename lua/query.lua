@@ -2,30 +2,48 @@
 query.lua: the candidates of one query. Every id that shares a band bucket with the query is
 counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
 between their whole signature (read from their reverse record) and the query's.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
 KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
                per band holds a given id, so collisions still count bands)
-ARGV[3]        stage 1: how many candidates, best by collisions, go on
-ARGV[4]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
+ARGV[4]        stage 1: how many candidates, best by collisions, go on
+ARGV[5]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
                stage and return stage 1 as it is)
-ARGV[5]        the query's packed signature (as in a reverse record)
-ARGV[6]        reverse pages
+ARGV[6]        the query's packed signature (as in a reverse record)
+ARGV[7]        reverse pages
+ARGV[8]        the most bucket members the call reads in all: a bucket larger than what is left of
+               it (duplicates, a narrow cone) is sampled (SRANDMEMBER) and the buckets after it are
+               not read, so a giant bucket costs a bounded time, not seconds of everyone's Redis
 Read-only: it writes nothing, so a client may send it to a replica.
-Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
-hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
+Returns {id type ("" for an empty index), epoch, seq (the caller's view), distinct candidates in
+all, bucket members read, 1 when the budget cut the read short (else 0), id1, collisions1, hamming1,
+id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
 collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
 they were found in (own buckets first, then probes cheapest first), not their ids.
-Errors: "LSHRS_PARAMS <stored fingerprint>".
+Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
 ]]
 local stored, refused = checked_meta(nil)
 if refused then return refused end
-local limit = tonumber(ARGV[3])
-local closest = tonumber(ARGV[4])
+local limit = tonumber(ARGV[4])
+local closest = tonumber(ARGV[5])
 
+local budget = tonumber(ARGV[8])
 local counts, distinct = {}, {}
+local read, truncated = 0, 0
 for k = 2, #KEYS do
-  local members = redis.call('SMEMBERS', KEYS[k])
+  local left = budget - read
+  if left <= 0 then
+    truncated = 1
+    break
+  end
+  local members
+  if redis.call('SCARD', KEYS[k]) <= left then
+    members = redis.call('SMEMBERS', KEYS[k])
+  else
+    members = redis.call('SRANDMEMBER', KEYS[k], left)
+    truncated = 1
+  end
+  read = read + #members
   for j = 1, #members do
     local id = members[j]
     local c = counts[id]
@@ -72,7 +90,7 @@ for c = #KEYS - 1, 1, -1 do
   end
 end
 
-local out = { id_type, #distinct }
+local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated }
 if closest <= 0 or #picked == 0 then
   for j = 1, #picked do
     out[#out + 1] = picked[j]
@@ -93,7 +111,7 @@ for v = 0, 255 do
   end
   popcount[v] = n
 end
-local query = { string.byte(ARGV[5], 1, -1) }
+local query = { string.byte(ARGV[6], 1, -1) }
 local width = #query
 local differ = {}
 for i = 1, width do
@@ -101,7 +119,7 @@ for i = 1, width do
   for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
   differ[i] = row
 end
-local pages = tonumber(ARGV[6])
+local pages = tonumber(ARGV[7])
 -- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
 -- by collisions then id.
 local at_distance = {}

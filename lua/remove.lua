@@ -1,22 +1,23 @@
 --[[
 remove.lua: remove a batch of ids from every bucket, through their reverse records; no scans.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
-ARGV[3]   the batch's id type, "int" or "str"
-ARGV[4]   bands
-ARGV[5]   bytes per band value in a signature
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
+ARGV[4]   the batch's id type, "int" or "str"
+ARGV[5]   bands
+ARGV[6]   bytes per band value in a signature
 then one pair per id: id, reverse page
-Returns {removed, unknown}: ids not in the index are counted, not errors.
-Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
+Returns {removed, unknown, epoch, seq}: ids not in the index are counted, not errors; epoch and
+seq are the caller's new view.
+Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
 ]]
 local meta = KEYS[1]
-local bands = tonumber(ARGV[4])
-local width = tonumber(ARGV[5])
+local bands = tonumber(ARGV[5])
+local width = tonumber(ARGV[6])
 
-local _, refused = checked_meta(ARGV[3])
+local _, refused = checked_meta(ARGV[4])
 if refused then return refused end
 
 local removed, unknown = 0, 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local id = ARGV[i]
   local reverse = reverse_key(ARGV[i + 1])
   local sig = redis.call('HGET', reverse, id)
@@ -30,4 +31,5 @@ for i = 6, #ARGV, 2 do
   end
 end
 if removed > 0 then redis.call('HINCRBY', meta, 'ids', -removed) end
-return { removed, unknown }
+local view = count_write()
+return { removed, unknown, view[1], view[2] }

@@ -10,7 +10,8 @@ export type LshrsErrorCode =
   | 'NOT_FOUND' // an id or an index that the call needs is not there
   | 'NO_STORE' // a rerank or a write needs a vector store and none is configured
   | 'BAD_STORE' // the vector store's table or data is not usable
-  | 'NOT_REPLICATED'; // waitForReplicas: fewer replicas than asked acknowledged a write batch in time
+  | 'NOT_REPLICATED' // waitForReplicas: fewer replicas than asked acknowledged a write batch in time
+  | 'INDEX_LOST'; // the index in Redis is gone, was created anew, or is behind what this handle wrote
 
 /** The one error class lshrs throws. Errors of Redis and pg pass through unchanged. */
 export class LshrsError extends Error {
@@ -27,6 +28,7 @@ export class LshrsError extends Error {
 export const SCRIPT_ERRORS = {
   LSHRS_PARAMS: 'PARAMS_MISMATCH', // detail: the stored fingerprint
   LSHRS_IDTYPE: 'ID_TYPE', // detail: the stored id type
+  LSHRS_LOST: 'INDEX_LOST', // detail: the stored "<epoch>:<seq>"
 } as const satisfies Record<string, LshrsErrorCode>;
 
 export type ScriptErrorReply = keyof typeof SCRIPT_ERRORS;

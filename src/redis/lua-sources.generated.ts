@@ -11,13 +11,18 @@ The contract every script shares:
            "app:{lshrs}"; every key a script builds itself starts with it (same slot, and under
            the prefix of an ioredis client with \`keyPrefix\`, which prefixes KEYS itself)
   ARGV[2]  the caller's parameter fingerprint
-  ARGV[3..]  the script's own arguments
-Error replies: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>" (the table
-from replies to error codes is src/errors.ts).
+  ARGV[3]  the caller's view of the index, "<epoch>:<seq>", or "" when it has seen none: the index
+           must still carry that epoch (a random token written when its meta is created, so a meta
+           lost to a restart, an eviction or a clear and created anew has another) and a sequence
+           at least seq (every write call counts one, so a restored snapshot or a lagging replica
+           is behind a build that wrote more); seq 0 checks the epoch only
+  ARGV[4..]  the script's own arguments
+Error replies: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>", "LSHRS_LOST
+<stored epoch>:<stored seq>" (the table from replies to error codes is src/errors.ts).
 
 Key schema (every key a script call touches shares one hash tag, so it touches one slot). The tag
 is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a sharded one:
-  <base>:meta              hash: the index's parameters, its id type and id count
+  <base>:meta              hash: the index's parameters, its id type and id count, epoch and seq
   <base>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
   <base>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
 ]]
@@ -25,18 +30,33 @@ is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a 
 local base = ARGV[1]
 
 -- The meta check every script starts with: refuses a caller whose parameters differ from the ones
--- the index was created with and, given an id type, a batch of the other id type (7 and "7" are
--- different ids: a batch of the other type could only hit the wrong one). Returns the stored
--- {fingerprint, idType}, or nil and the error reply.
+-- the index was created with, a caller whose view of the index (ARGV[3]) it no longer matches,
+-- and, given an id type, a batch of the other id type (7 and "7" are different ids: a batch of the
+-- other type could only hit the wrong one). Returns the stored {fingerprint, idType, epoch, seq},
+-- or nil and the error reply.
 local function checked_meta(id_type)
-  local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType')
+  local stored = redis.call('HMGET', KEYS[1], 'fingerprint', 'idType', 'epoch', 'seq')
   if stored[1] and stored[1] ~= ARGV[2] then
     return nil, redis.error_reply('LSHRS_PARAMS ' .. stored[1])
+  end
+  if ARGV[3] ~= '' then
+    local epoch, seq = string.match(ARGV[3], '^(.*):(%d+)$')
+    if stored[3] ~= epoch or (tonumber(stored[4]) or 0) < tonumber(seq) then
+      return nil, redis.error_reply('LSHRS_LOST ' .. (stored[3] or '') .. ':' .. (stored[4] or '0'))
+    end
   end
   if id_type and stored[2] and stored[2] ~= id_type then
     return nil, redis.error_reply('LSHRS_IDTYPE ' .. stored[2])
   end
   return stored
+end
+
+-- A write call counts one in the meta's sequence (when the meta exists); returns the caller's new
+-- view, {epoch, seq} ({"", 0} without a meta).
+local function count_write()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return { '', 0 } end
+  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  return { redis.call('HGET', KEYS[1], 'epoch') or '', seq }
 end
 
 -- Band values of a packed signature: \`width\` big-endian bytes per band.
@@ -82,25 +102,27 @@ export const LUA_SOURCES = Object.freeze({
   /** lua/insert.lua */
   insert: withCommon(`--[[
 insert.lua: upsert a batch of ids into their band buckets, all or nothing.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
-ARGV[3]   the batch's id type, "int" or "str"
-ARGV[4]   bands
-ARGV[5]   bytes per band value in a signature
-ARGV[6]   n, the number of meta field/value pairs that follow (written when the index is new)
-ARGV[7 .. 6+2n]  those pairs
-ARGV[7+2n]  m, the number of meta field/value pairs that follow (written with this batch, e.g. a
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
+ARGV[4]   the batch's id type, "int" or "str"
+ARGV[5]   bands
+ARGV[6]   bytes per band value in a signature
+ARGV[7]   a new epoch: written when this call creates the meta (or finds one without an epoch)
+ARGV[8]   n, the number of meta field/value pairs that follow (written when the index is new)
+ARGV[9 .. 8+2n]  those pairs
+ARGV[9+2n]  m, the number of meta field/value pairs that follow (written with this batch, e.g. a
             build's position, so the position moves exactly when the batch lands)
 then those pairs, then one triple per id: id, reverse page, packed signature
 An id already indexed leaves only the buckets its new signature no longer names.
-Returns {added, moved, unchanged, created}: created is 1 when this call created the meta hash.
-Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
+Returns {added, moved, unchanged, created, epoch, seq}: created is 1 when this call created the
+meta hash; epoch and seq are the caller's new view of the index.
+Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
 ]]
 local meta = KEYS[1]
 local fingerprint = ARGV[2]
-local id_type = ARGV[3]
-local bands = tonumber(ARGV[4])
-local width = tonumber(ARGV[5])
-local n_meta = tonumber(ARGV[6])
+local id_type = ARGV[4]
+local bands = tonumber(ARGV[5])
+local width = tonumber(ARGV[6])
+local n_meta = tonumber(ARGV[8])
 
 local stored, refused = checked_meta(id_type)
 if refused then return refused end
@@ -108,16 +130,18 @@ local created = 0
 if not stored[1] then
   created = 1
   local fields = {}
-  for i = 7, 6 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
-  redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, unpack(fields))
+  for i = 9, 8 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, 'epoch', ARGV[7], unpack(fields))
+elseif not stored[3] then
+  redis.call('HSET', meta, 'epoch', ARGV[7])
 end
 if not stored[2] then redis.call('HSET', meta, 'idType', id_type) end
 
-local n_set = tonumber(ARGV[7 + 2 * n_meta])
-local first_item = 8 + 2 * n_meta + 2 * n_set
+local n_set = tonumber(ARGV[9 + 2 * n_meta])
+local first_item = 10 + 2 * n_meta + 2 * n_set
 if n_set > 0 then
   local fields = {}
-  for i = 8 + 2 * n_meta, first_item - 1 do fields[#fields + 1] = ARGV[i] end
+  for i = 10 + 2 * n_meta, first_item - 1 do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', meta, unpack(fields))
 end
 
@@ -147,37 +171,56 @@ for i = first_item, #ARGV, 3 do
   end
 end
 if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
-return { added, moved, unchanged, created }
+local view = count_write()
+return { added, moved, unchanged, created, view[1], view[2] }
 `),
   /** lua/query.lua */
   query: withCommon(`--[[
 query.lua: the candidates of one query. Every id that shares a band bucket with the query is
 counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
 between their whole signature (read from their reverse record) and the query's.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
 KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
                per band holds a given id, so collisions still count bands)
-ARGV[3]        stage 1: how many candidates, best by collisions, go on
-ARGV[4]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
+ARGV[4]        stage 1: how many candidates, best by collisions, go on
+ARGV[5]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
                stage and return stage 1 as it is)
-ARGV[5]        the query's packed signature (as in a reverse record)
-ARGV[6]        reverse pages
+ARGV[6]        the query's packed signature (as in a reverse record)
+ARGV[7]        reverse pages
+ARGV[8]        the most bucket members the call reads in all: a bucket larger than what is left of
+               it (duplicates, a narrow cone) is sampled (SRANDMEMBER) and the buckets after it are
+               not read, so a giant bucket costs a bounded time, not seconds of everyone's Redis
 Read-only: it writes nothing, so a client may send it to a replica.
-Returns {id type ("" for an empty index), distinct candidates in all, id1, collisions1,
-hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
+Returns {id type ("" for an empty index), epoch, seq (the caller's view), distinct candidates in
+all, bucket members read, 1 when the budget cut the read short (else 0), id1, collisions1, hamming1,
+id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
 collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
 they were found in (own buckets first, then probes cheapest first), not their ids.
-Errors: "LSHRS_PARAMS <stored fingerprint>".
+Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
 ]]
 local stored, refused = checked_meta(nil)
 if refused then return refused end
-local limit = tonumber(ARGV[3])
-local closest = tonumber(ARGV[4])
+local limit = tonumber(ARGV[4])
+local closest = tonumber(ARGV[5])
 
+local budget = tonumber(ARGV[8])
 local counts, distinct = {}, {}
+local read, truncated = 0, 0
 for k = 2, #KEYS do
-  local members = redis.call('SMEMBERS', KEYS[k])
+  local left = budget - read
+  if left <= 0 then
+    truncated = 1
+    break
+  end
+  local members
+  if redis.call('SCARD', KEYS[k]) <= left then
+    members = redis.call('SMEMBERS', KEYS[k])
+  else
+    members = redis.call('SRANDMEMBER', KEYS[k], left)
+    truncated = 1
+  end
+  read = read + #members
   for j = 1, #members do
     local id = members[j]
     local c = counts[id]
@@ -224,7 +267,7 @@ for c = #KEYS - 1, 1, -1 do
   end
 end
 
-local out = { id_type, #distinct }
+local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated }
 if closest <= 0 or #picked == 0 then
   for j = 1, #picked do
     out[#out + 1] = picked[j]
@@ -245,7 +288,7 @@ for v = 0, 255 do
   end
   popcount[v] = n
 end
-local query = { string.byte(ARGV[5], 1, -1) }
+local query = { string.byte(ARGV[6], 1, -1) }
 local width = #query
 local differ = {}
 for i = 1, width do
@@ -253,7 +296,7 @@ for i = 1, width do
   for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
   differ[i] = row
 end
-local pages = tonumber(ARGV[6])
+local pages = tonumber(ARGV[7])
 -- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
 -- by collisions then id.
 local at_distance = {}
@@ -291,23 +334,24 @@ return out
   /** lua/remove.lua */
   remove: withCommon(`--[[
 remove.lua: remove a batch of ids from every bucket, through their reverse records; no scans.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
-ARGV[3]   the batch's id type, "int" or "str"
-ARGV[4]   bands
-ARGV[5]   bytes per band value in a signature
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
+ARGV[4]   the batch's id type, "int" or "str"
+ARGV[5]   bands
+ARGV[6]   bytes per band value in a signature
 then one pair per id: id, reverse page
-Returns {removed, unknown}: ids not in the index are counted, not errors.
-Errors: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id type>".
+Returns {removed, unknown, epoch, seq}: ids not in the index are counted, not errors; epoch and
+seq are the caller's new view.
+Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
 ]]
 local meta = KEYS[1]
-local bands = tonumber(ARGV[4])
-local width = tonumber(ARGV[5])
+local bands = tonumber(ARGV[5])
+local width = tonumber(ARGV[6])
 
-local _, refused = checked_meta(ARGV[3])
+local _, refused = checked_meta(ARGV[4])
 if refused then return refused end
 
 local removed, unknown = 0, 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local id = ARGV[i]
   local reverse = reverse_key(ARGV[i + 1])
   local sig = redis.call('HGET', reverse, id)
@@ -321,34 +365,35 @@ for i = 6, #ARGV, 2 do
   end
 end
 if removed > 0 then redis.call('HINCRBY', meta, 'ids', -removed) end
-return { removed, unknown }
+local view = count_write()
+return { removed, unknown, view[1], view[2] }
 `),
   /** lua/repair.lua */
   repair: withCommon(`--[[
 repair.lua: mend what a verify found, idempotently; each call is atomic.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint): as in common.lua
-ARGV[3]   bands
-ARGV[4]   bytes per band value in a signature
-ARGV[5]   reverse pages to recount the ids over (0: leave the count alone)
-ARGV[6]   n, the number of (id, page) pairs that follow: ids put back into every bucket their
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
+ARGV[4]   bands
+ARGV[5]   bytes per band value in a signature
+ARGV[6]   reverse pages to recount the ids over (0: leave the count alone)
+ARGV[7]   n, the number of (id, page) pairs that follow: ids put back into every bucket their
           reverse record names
 then (band, value, id, page) quadruples: a bucket member removed unless its reverse record names
 that bucket (re-checked here, so a write since the verify is never undone)
-Returns {memberships added, members removed, ids counted (-1 when not recounted)}.
-Errors: "LSHRS_PARAMS <stored fingerprint>".
+Returns {memberships added, members removed, ids counted (-1 when not recounted), epoch, seq}.
+Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
 ]]
 local meta = KEYS[1]
-local bands = tonumber(ARGV[3])
-local width = tonumber(ARGV[4])
-local pages = tonumber(ARGV[5])
-local n_rejoin = tonumber(ARGV[6])
+local bands = tonumber(ARGV[4])
+local width = tonumber(ARGV[5])
+local pages = tonumber(ARGV[6])
+local n_rejoin = tonumber(ARGV[7])
 
 local _, refused = checked_meta(nil)
 if refused then return refused end
 
 local added = 0
-local last_rejoin = 6 + 2 * n_rejoin
-for i = 7, last_rejoin, 2 do
+local last_rejoin = 7 + 2 * n_rejoin
+for i = 8, last_rejoin, 2 do
   local id = ARGV[i]
   local sig = redis.call('HGET', reverse_key(ARGV[i + 1]), id)
   if sig then
@@ -372,6 +417,7 @@ if pages > 0 and redis.call('EXISTS', meta) == 1 then
   for page = 0, pages - 1 do counted = counted + redis.call('HLEN', reverse_key(page)) end
   redis.call('HSET', meta, 'ids', counted)
 end
-return { added, removed, counted }
+local view = count_write()
+return { added, removed, counted, view[1], view[2] }
 `),
 });

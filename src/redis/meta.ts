@@ -75,7 +75,7 @@ export function shardIdCounts(shardMetas: readonly Partial<MetaHash>[]): number[
   return shardMetas.map((m) => Number(m.ids ?? 0));
 }
 
-/** What `describe()` reports of a build: its state and the last id it wrote. */
-export function buildOf(meta: MetaHash): { state: string; cursor: string } | null {
-  return meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '' } : null;
+/** What `describe()` reports of a build: its state, the last id it wrote, and the rows it skipped. */
+export function buildOf(meta: MetaHash): { state: string; cursor: string; skipped: number } | null {
+  return meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '', skipped: Number(meta.buildSkipped ?? 0) } : null;
 }

@@ -14,7 +14,16 @@ import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shar
 import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
 import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, type MetaHash } from './meta';
 import { clearIndex, measureIndex, type IndexFootprint } from './ops';
-import { insertBatch, queryBuckets, readMeta, removeBatch, type CandidateList, type ScriptContext } from './script-calls';
+import {
+  insertBatch,
+  lostError,
+  queryBuckets,
+  readMeta,
+  removeBatch,
+  type BucketsRead,
+  type CandidateList,
+  type ScriptContext,
+} from './script-calls';
 import { verifyIndex, type VerifyReport } from './verify';
 
 export interface RedisIndexOptions {
@@ -24,6 +33,14 @@ export interface RedisIndexOptions {
   /** The hyperplanes' fingerprint (hashing/hyperplanes planesFingerprint). */
   planes: string;
   waitForReplicas?: WaitForReplicas;
+}
+
+/** Where a build from the store stands once a batch has landed. */
+export interface BuildPosition {
+  /** The batch's last id, as text: a resume continues after it. */
+  last: string;
+  /** Rows skipped so far (skipInvalid). */
+  skipped: number;
 }
 
 /** One id and its packed signature, to upsert. */
@@ -91,12 +108,24 @@ export class RedisIndex {
     return pageOf(id, this.shape.reversePages);
   }
 
-  /** Reads the root meta and refuses an index created with other parameters. */
+  /** Reads the root meta and refuses an index created with other parameters, or lost since this handle saw it. */
   async checkedMeta(): Promise<MetaHash> {
-    const meta = await readMeta(this.root);
+    const meta = await this.observedMeta(this.root);
     if (meta.fingerprint !== undefined && meta.fingerprint !== this.root.fingerprint) throw this.root.onMismatch(meta);
     this.metaChecked = true;
     this.idType = storedIdType(meta) ?? this.idType;
+    return meta;
+  }
+
+  /**
+   * A tag's meta, checked against what this handle has seen of it: a meta that is gone, carries
+   * another epoch, or counts fewer writes than a build of this handle made is INDEX_LOST.
+   */
+  private async observedMeta(ctx: ScriptContext): Promise<MetaHash> {
+    const meta = await readMeta(ctx);
+    const seq = Number(meta.seq ?? 0);
+    if (ctx.view && (meta.epoch !== ctx.view.epoch || seq < ctx.view.seq)) throw lostError(ctx, `${meta.epoch ?? ''}:${seq}`);
+    if (meta.epoch) ctx.view = { epoch: meta.epoch, seq: Math.max(seq, ctx.view?.seq ?? 0) };
     return meta;
   }
 
@@ -113,16 +142,20 @@ export class RedisIndex {
   }
 
   /**
-   * Upserts signed ids. With one shard: one script call, `setMeta` (a build's position) in it,
-   * atomically. With several: one call per shard the batch touches, in parallel, each atomic for
-   * its ids; then, once every part has landed, `setMeta` in the root meta. The position thus only
-   * ever names batches that landed whole: a build killed between the parts and the position redoes
-   * that one batch on resume (its ids come back unchanged), and one killed mid-batch never skips
-   * the parts that had not landed. Recording it on every shard instead would leave shards a batch
-   * missed with an older position, and the resume point the minimum of all of them.
+   * Upserts signed ids. With `build` (a build from the store, at the last id of this batch)
+   * the call also records the position and refuses an index behind this handle's writes. With one
+   * shard: one script call, the position in it, atomically. With several: one call per shard the
+   * batch touches, in parallel, each atomic for its ids; then, once every part has landed, the
+   * position in the root meta. The position thus only ever names batches that landed whole: a build
+   * killed between the parts and the position redoes that one batch on resume (its ids come back
+   * unchanged), and one killed mid-batch never skips the parts that had not landed. Recording it on
+   * every shard instead would leave shards a batch missed with an older position, and the resume
+   * point the minimum of all of them.
    */
-  async insert(idType: IdType, signed: readonly SignedId[], setMeta?: MetaHash): Promise<IndexResult> {
+  async insert(idType: IdType, signed: readonly SignedId[], build?: BuildPosition): Promise<IndexResult> {
     const entries = signed.map(({ id, signature }) => ({ id: String(id), page: this.pageOf(id), signature }));
+    const setMeta = build && { buildCursor: build.last, buildState: 'running', buildSkipped: String(build.skipped) };
+    const check = build ? 'sequence' : 'epoch';
     const totals: IndexResult = { added: 0, moved: 0, unchanged: 0 };
     const add = (c: IndexResult) => {
       totals.added += c.added;
@@ -130,21 +163,15 @@ export class RedisIndex {
       totals.unchanged += c.unchanged;
     };
     if (this.shards.length === 1) {
-      add(await insertBatch(this.root, idType, entries, setMeta));
+      add(await insertBatch(this.root, idType, entries, setMeta, check));
       await this.confirmReplicas([0]);
     } else {
       await this.prepareShards(idType);
       const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
-      const results = await settleAll([...parts].map(([k, part]) => insertBatch(this.shards[k], idType, part)));
+      const results = await settleAll([...parts].map(([k, part]) => insertBatch(this.shards[k], idType, part, {}, check)));
       results.forEach(add);
-      if (results.some((r) => r.created)) {
-        // A shard had no meta, so the index was cleared since this handle prepared it: the root meta
-        // is gone too. Put it (and every shard's) back.
-        this.shardsReady = false;
-        await this.prepareShards(idType);
-      }
       await this.confirmReplicas(parts.keys());
-      if (setMeta) await insertBatch(this.root, idType, [], setMeta);
+      if (setMeta) await insertBatch(this.root, idType, [], setMeta, check);
     }
     this.idType = idType;
     return totals;
@@ -163,7 +190,11 @@ export class RedisIndex {
    * A query's candidates from the buckets it probes: one script call, or with shards one per shard,
    * sent together, and their lists merged (see shardBudget and mergeCandidates in fanout.ts).
    */
-  async candidates(probed: readonly Probe[], signature: Buffer, budget: { maxCandidates: number; rerankCandidates: number }): Promise<CandidateList> {
+  async candidates(
+    probed: readonly Probe[],
+    signature: Buffer,
+    budget: { maxCandidates: number; rerankCandidates: number; bucketReads: number },
+  ): Promise<CandidateList & { buckets: BucketsRead }> {
     const ask = (ctx: ScriptContext, maxCandidates: number, rerankCandidates: number) =>
       queryBuckets(ctx, {
         bucketKeys: probed.map((p) => ctx.keys.bucket(p.band, p.value)),
@@ -171,19 +202,28 @@ export class RedisIndex {
         maxCandidates,
         rerankCandidates,
         reversePages: this.shape.reversePages,
+        bucketReads: budget.bucketReads,
       });
     let found: CandidateList;
-    if (this.shards.length === 1) found = await ask(this.root, budget.maxCandidates, budget.rerankCandidates);
+    const buckets: BucketsRead = { read: 0, truncated: false };
+    const tally = (replies: { list: CandidateList; buckets: BucketsRead }[]) => {
+      for (const reply of replies) {
+        buckets.read += reply.buckets.read;
+        buckets.truncated ||= reply.buckets.truncated;
+      }
+      return replies.map((reply) => reply.list);
+    };
+    if (this.shards.length === 1) [found] = tally([await ask(this.root, budget.maxCandidates, budget.rerankCandidates)]);
     else {
       // The shards' scripts see only their own meta, not the root's: a handle of another shard
       // count (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
       if (!this.metaChecked) await this.checkedMeta();
       const share = shardBudget(budget.maxCandidates, budget.rerankCandidates, this.shards.length);
-      const lists = await settleAll(this.shards.map((ctx) => ask(ctx, share.maxCandidates, share.rerankCandidates)));
+      const lists = tally(await settleAll(this.shards.map((ctx) => ask(ctx, share.maxCandidates, share.rerankCandidates))));
       found = mergeCandidates(lists, budget.maxCandidates, budget.rerankCandidates);
     }
     if (found.idType) this.idType = found.idType;
-    return found;
+    return { ...found, buckets };
   }
 
   /** An id's reverse record and where it lives; null when the id is not indexed. */
@@ -192,6 +232,23 @@ export class RedisIndex {
     const key = this.layout.shards[shard].reverse(this.pageOf(id));
     const signature = await this.client.hgetBuffer(key, String(id));
     return signature ? { shard, key, signature } : null;
+  }
+
+  /** Which of these ids have a reverse record: one pipeline per shard (one slot each), in parallel. */
+  async indexedAmong(ids: readonly Id[]): Promise<boolean[]> {
+    const found = new Map<string, boolean>();
+    const parts = splitByShard(ids, (id) => this.layout.shardOf(id));
+    await Promise.all(
+      [...parts].map(async ([k, part]) => {
+        const pipeline = this.client.pipeline();
+        for (const id of part) pipeline.hexists(this.layout.shards[k].reverse(this.pageOf(id)), String(id));
+        ((await pipeline.exec()) ?? []).forEach(([err, reply], i) => {
+          if (err) throw err;
+          found.set(String(part[i]), reply === 1);
+        });
+      }),
+    );
+    return ids.map((id) => found.get(String(id)) === true);
   }
 
   /** An id's buckets and their sizes, from its reverse record; null when the id is not indexed. */
@@ -213,18 +270,14 @@ export class RedisIndex {
 
   /**
    * Where a build from the store starts: after the recorded position when resuming, else from the
-   * start (the old position dropped). Returns the id to continue after, or null.
+   * start (the old position dropped). Returns the id to continue after (or null) and the rows
+   * skipped before it.
    */
-  async startBuild(resume: boolean): Promise<string | null> {
+  async startBuild(resume: boolean): Promise<{ after: string | null; skipped: number }> {
     const meta = await this.checkedMeta();
-    if (resume && meta.buildCursor) return meta.buildCursor;
-    await this.client.hdel(this.root.keys.meta, 'buildCursor');
-    return null;
-  }
-
-  /** The meta fields a build's batch sets as it lands: the position it reached. */
-  buildPosition(last: string): MetaHash {
-    return { buildCursor: last, buildState: 'running' };
+    if (resume && meta.buildCursor) return { after: meta.buildCursor, skipped: Number(meta.buildSkipped ?? 0) };
+    await this.client.hdel(this.root.keys.meta, 'buildCursor', 'buildSkipped');
+    return { after: null, skipped: 0 };
   }
 
   /** Marks a finished build done (unless the index was cleared meanwhile). */
@@ -237,7 +290,7 @@ export class RedisIndex {
   /** The root meta and each shard's (the root twice for an index of one shard), checked. */
   private async metas(): Promise<{ root: MetaHash; shards: MetaHash[] }> {
     const root = await this.checkedMeta();
-    const shards = this.shards.length === 1 ? [root] : await Promise.all(this.shards.map((ctx) => readMeta(ctx)));
+    const shards = this.shards.length === 1 ? [root] : await Promise.all(this.shards.map((ctx) => this.observedMeta(ctx)));
     return { root, shards };
   }
 
@@ -278,6 +331,7 @@ export class RedisIndex {
   /** Removes every key of this index, whatever parameters or shard count it was created with. */
   async clear(): Promise<number> {
     const removed = await clearIndex(this.client, this.layout);
+    for (const ctx of new Set([this.root, ...this.shards])) ctx.view = undefined;
     this.shardsReady = false;
     this.metaChecked = false;
     this.idType = undefined;

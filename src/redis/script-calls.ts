@@ -1,8 +1,10 @@
 /*
  * One function per script of lua/, each one EVALSHA on one hash tag (one slot). Every call follows
  * the contract of lua/common.lua: KEYS[1] the meta hash, ARGV[1] the key base, ARGV[2] the
- * fingerprint; error replies become LshrsErrors through the table in src/errors.ts.
+ * fingerprint, ARGV[3] the handle's view of the index; error replies become LshrsErrors through
+ * the table in src/errors.ts.
  */
+import { randomBytes } from 'node:crypto';
 import { LshrsError, scriptError } from '../errors';
 import type { IdType } from '../ids';
 import type { RedisClient } from './connection';
@@ -23,6 +25,37 @@ export interface ScriptContext {
   metaFields: MetaHash;
   /** Builds the error for a parameter mismatch from the stored meta. */
   onMismatch(stored: MetaHash): Error;
+  /**
+   * What this handle has seen of the tag's meta: its epoch, and the highest write sequence a call
+   * returned. Undefined until a call has seen the meta; reset by clear().
+   */
+  view?: IndexView;
+}
+
+/** An index's identity as one handle has seen it (see lua/common.lua, ARGV[3]). */
+export interface IndexView {
+  epoch: string;
+  seq: number;
+}
+
+/**
+ * How strictly a call checks the handle's view: `epoch` refuses a meta lost and created anew (a
+ * restart without persistence, an eviction, a clear elsewhere); `sequence` also refuses a meta
+ * behind the writes this handle made (a restored snapshot, a failover to a lagging replica). Builds
+ * check the sequence, since a build that carried on after a rollback would skip what was lost.
+ */
+export type ViewCheck = 'epoch' | 'sequence';
+
+function viewArgument(ctx: ScriptContext, check: ViewCheck): string {
+  if (!ctx.view) return '';
+  return `${ctx.view.epoch}:${check === 'sequence' ? ctx.view.seq : 0}`;
+}
+
+/** Takes the view a call returned (an index without a meta leaves the view as it was). */
+export function observeView(ctx: ScriptContext, epoch: string, seq: number): void {
+  if (!epoch) return;
+  if (ctx.view?.epoch === epoch) ctx.view.seq = Math.max(ctx.view.seq, seq);
+  else ctx.view = { epoch, seq };
 }
 
 export interface InsertEntry {
@@ -69,6 +102,16 @@ export interface CandidateQuery {
   /** Stage 2: of those, how many to return, closest by Hamming distance (0: skip stage 2). */
   rerankCandidates: number;
   reversePages: number;
+  /** The most bucket members the call reads (see query.lua, ARGV[8]). */
+  bucketReads: number;
+}
+
+/** How much of its buckets a query read. */
+export interface BucketsRead {
+  /** Bucket members read. */
+  read: number;
+  /** The bucket-read budget cut the read short: a giant bucket was sampled, later buckets skipped. */
+  truncated: boolean;
 }
 
 /** A stray bucket member for repair.lua: band, value, id, reverse page. */
@@ -85,13 +128,37 @@ export async function readMeta(ctx: Pick<ScriptContext, 'client' | 'keys'>): Pro
   return ctx.client.hgetall(ctx.keys.meta);
 }
 
+/** The error for an index that is gone or behind this handle's view of it. */
+export function lostError(ctx: ScriptContext, stored: string): LshrsError {
+  const [epoch, seq] = stored.split(':');
+  const seen = ctx.view as IndexView;
+  const what =
+    epoch !== seen.epoch
+      ? epoch
+        ? 'was created anew'
+        : 'is gone'
+      : `is behind what this handle wrote (write ${seq} of ${seen.seq}: a restored snapshot or a failover to a lagging replica)`;
+  return new LshrsError(
+    'INDEX_LOST',
+    `index "${ctx.keys.tag}" in Redis ${what} since this handle used it (a restart without persistence, an eviction, ` +
+      'a clear elsewhere, a restore); nothing was written: run verify, or clear() and rebuild',
+  );
+}
+
 /** One script call in the shared contract; a script's error reply becomes its LshrsError. */
-async function call(ctx: ScriptContext, name: ScriptName, keys: readonly string[], args: readonly (string | number | Buffer)[]) {
+async function call(
+  ctx: ScriptContext,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number | Buffer)[],
+  check: ViewCheck = 'epoch',
+) {
   try {
-    return await runScript(ctx.client, name, [ctx.keys.meta, ...keys], [ctx.base, ctx.fingerprint, ...args]);
+    return await runScript(ctx.client, name, [ctx.keys.meta, ...keys], [ctx.base, ctx.fingerprint, viewArgument(ctx, check), ...args]);
   } catch (err) {
     const refused = scriptError(err);
     if (refused?.reply === 'LSHRS_PARAMS') throw ctx.onMismatch(await readMeta(ctx));
+    if (refused?.reply === 'LSHRS_LOST') throw lostError(ctx, refused.detail);
     if (refused?.reply === 'LSHRS_IDTYPE') {
       const stored = refused.detail === 'int' ? 'integer' : 'string';
       throw new LshrsError(
@@ -109,20 +176,25 @@ export async function insertBatch(
   idType: IdType,
   entries: readonly InsertEntry[],
   setMeta: MetaHash = {},
+  check: ViewCheck = 'epoch',
 ): Promise<InsertCounts> {
   const metaPairs = Object.entries(ctx.metaFields).flat();
   const setPairs = Object.entries(setMeta).flat();
+  const epoch = randomBytes(8).toString('hex');
   const args: (string | number | Buffer)[] = [
     idType,
     ctx.bands,
     ctx.bytesPerBand,
+    epoch,
     metaPairs.length / 2,
     ...metaPairs,
     setPairs.length / 2,
     ...setPairs,
   ];
   for (const e of entries) args.push(e.id, e.page, e.signature);
-  const [added, moved, unchanged, created] = (await call(ctx, 'insert', [], args)) as number[];
+  const reply = (await call(ctx, 'insert', [], args, check)) as [number, number, number, number, string, number];
+  const [added, moved, unchanged, created, storedEpoch, seq] = reply;
+  observeView(ctx, storedEpoch, seq);
   return { added, moved, unchanged, created: created === 1 };
 }
 
@@ -130,7 +202,8 @@ export async function insertBatch(
 export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: readonly RemoveEntry[]): Promise<RemoveCounts> {
   const args: (string | number)[] = [idType, ctx.bands, ctx.bytesPerBand];
   for (const e of entries) args.push(e.id, e.page);
-  const [removed, unknown] = (await call(ctx, 'remove', [], args)) as number[];
+  const [removed, unknown, epoch, seq] = (await call(ctx, 'remove', [], args)) as [number, number, string, number];
+  observeView(ctx, epoch, seq);
   return { removed, unknown };
 }
 
@@ -138,18 +211,25 @@ export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: r
  * One script call: the union of the query's buckets, the best `maxCandidates` by collisions, then
  * (unless `rerankCandidates` is 0) the closest `rerankCandidates` of those by Hamming distance.
  */
-export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promise<CandidateList> {
-  const reply = (await call(ctx, 'query', q.bucketKeys, [q.maxCandidates, q.rerankCandidates, q.signature, q.reversePages])) as (string | number)[];
+export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promise<{ list: CandidateList; buckets: BucketsRead }> {
+  const reply = (await call(ctx, 'query', q.bucketKeys, [q.maxCandidates, q.rerankCandidates, q.signature, q.reversePages, q.bucketReads])) as (
+    | string
+    | number
+  )[];
+  observeView(ctx, String(reply[1]), Number(reply[2]));
   const ids: string[] = [];
   const collisions: number[] = [];
   const hamming: number[] = [];
-  for (let i = 2; i < reply.length; i += 3) {
+  for (let i = 6; i < reply.length; i += 3) {
     ids.push(String(reply[i]));
     collisions.push(Number(reply[i + 1]));
     hamming.push(Number(reply[i + 2]));
   }
   const type = reply[0] === 'int' || reply[0] === 'str' ? reply[0] : undefined;
-  return { idType: type, total: Number(reply[1]), ids, collisions, hamming };
+  return {
+    list: { idType: type, total: Number(reply[3]), ids, collisions, hamming },
+    buckets: { read: Number(reply[4]), truncated: Number(reply[5]) === 1 },
+  };
 }
 
 /**
@@ -165,6 +245,13 @@ export async function repairBatch(
   const args: (string | number)[] = [ctx.bands, ctx.bytesPerBand, recountPages, rejoin.length];
   for (const e of rejoin) args.push(e.id, e.page);
   for (const quad of stray) args.push(...quad);
-  const [membershipsAdded, membersRemoved, idsCounted] = (await call(ctx, 'repair', [], args)) as number[];
+  const [membershipsAdded, membersRemoved, idsCounted, epoch, seq] = (await call(ctx, 'repair', [], args)) as [
+    number,
+    number,
+    number,
+    string,
+    number,
+  ];
+  observeView(ctx, epoch, seq);
   return { membershipsAdded, membersRemoved, idsCounted };
 }

@@ -19,10 +19,20 @@ export interface VerifyReport {
   metaCount: number;
   /** Indexed ids without a row in the store (null: no store that can tell). */
   missingFromStore: Id[] | null;
+  /**
+   * Rows of the store with a usable vector that the index lacks (a wipe, a rollback, a write lost
+   * in a failover); null when the store cannot be read in id order. Counted page by page, in
+   * bounded memory.
+   */
+  missingFromIndex: number | null;
+  /** Rows of the store whose vector is NULL or unusable: no index can hold them. */
+  invalidRows: number | null;
   /** A few of each problem, to show. */
-  examples: { missingFromBuckets: { id: Id; bucket: string }[]; strayInBuckets: { id: Id; bucket: string }[] };
+  examples: { missingFromBuckets: { id: Id; bucket: string }[]; strayInBuckets: { id: Id; bucket: string }[]; missingFromIndex: Id[] };
   consistent: boolean;
   repaired?: { membershipsAdded: number; membersRemoved: number; removedMissingFromStore: number; idsCounted: number };
+  /** With repair: rows missing from the index that were indexed. */
+  reindexed?: number;
 }
 
 export interface VerifyDeps {
@@ -60,7 +70,9 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
     strayInBuckets: 0,
     metaCount: shardIdCounts(shardMetas).reduce((a, b) => a + b, 0),
     missingFromStore: deps.existing ? [] : null,
-    examples: { missingFromBuckets: [], strayInBuckets: [] },
+    missingFromIndex: null,
+    invalidRows: null,
+    examples: { missingFromBuckets: [], strayInBuckets: [], missingFromIndex: [] },
     consistent: true,
   };
   const rejoin = deps.shards.map(() => new Map<string, Id>());
