@@ -44,6 +44,14 @@ export type {
   SavedState,
 } from './options';
 
+/** Buckets over 32 times the mean size (and over 1,024), counted from the power-of-two histogram. */
+function giantBuckets(histogram: readonly [number, number][], memberships: number, buckets: number): IndexStats['giantBuckets'] {
+  const mean = buckets > 0 ? memberships / buckets : 0;
+  let over = 1024;
+  while (over < 32 * mean) over *= 2;
+  return { over, count: histogram.filter(([upTo]) => upTo > over).reduce((sum, [, n]) => sum + n, 0) };
+}
+
 /**
  * Nearest-neighbour search over a Redis of LSH buckets and the user's own vector store.
  * Constructing is synchronous and touches no server; the first call checks the stored parameters.
@@ -185,6 +193,7 @@ export class LSHRS {
     return {
       ...description,
       buckets: footprint.buckets,
+      giantBuckets: giantBuckets(footprint.histogram, description.ids * this.shape.bands, footprint.buckets),
       reversePagesUsed: footprint.reversePagesUsed,
       redisBytes: footprint.bytes,
       bytesPerId: description.ids > 0 ? footprint.bytes / description.ids : null,
@@ -204,11 +213,23 @@ export class LSHRS {
 
   /**
    * Checks the index: every reverse record matches bucket membership, every bucket member has a
-   * reverse record, the id count is right, and every id has a store row (when the store can tell).
-   * With `repair`, mends what it finds (ids missing from the store leave the index). An ops call.
+   * reverse record, the id count is right, every id has a store row (when the store can tell), and
+   * every store row is indexed (when the store can be read in id order). With `repair`, mends what
+   * it finds (ids missing from the store leave the index, rows missing from the index join it). An
+   * ops call.
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
-    return this.redisIndex.verify({ repair: options.repair ?? false, batchSize: this.batchSize, existing: this.store?.existing?.bind(this.store) });
+    const repair = options.repair ?? false;
+    const report = await this.redisIndex.verify({ repair, batchSize: this.batchSize, existing: this.store?.existing?.bind(this.store) });
+    if (!this.store?.scan) return report;
+    // The store's side: rows the index lacks (a wipe, a rollback, a lost write), in id order.
+    const unindexed = await this.writer.findUnindexed(repair);
+    report.missingFromIndex = unindexed.missing;
+    report.invalidRows = unindexed.invalid;
+    report.examples.missingFromIndex = unindexed.examples;
+    report.consistent &&= unindexed.missing === 0;
+    if (repair && unindexed.missing > 0) report.reindexed = unindexed.reindexed;
+    return report;
   }
 
   /**

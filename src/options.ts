@@ -98,6 +98,13 @@ export interface IndexOptions {
   resume?: boolean;
   /** How many items a stream will yield, when the caller knows: progress then has a total and an ETA. */
   total?: number;
+  /**
+   * With no items (a build from the store): a row whose vector is NULL or unusable (wrong length,
+   * NaN, all zeros) is skipped and counted (`skipped` in the result, `build.skipped` in describe()
+   * and stats()) instead of stopping the build with an error that names the row.
+   * @defaultValue false
+   */
+  skipInvalid?: boolean;
 }
 
 export interface QueryOptions {
@@ -126,6 +133,8 @@ export interface IndexResult {
   moved: number;
   /** Ids indexed already with the same signature. */
   unchanged: number;
+  /** A build with `skipInvalid`: rows of the store left out because their vector was NULL or unusable. */
+  skipped?: number;
 }
 
 export interface DeleteResult {
@@ -153,8 +162,8 @@ export interface IndexDescription extends SavedState {
   ids: number;
   /** Ids indexed in each shard (one entry for an index of one shard). */
   shardIds: number[];
-  /** Where a build stands: its state and the last id it wrote. */
-  build: { state: string; cursor: string } | null;
+  /** Where a build stands: its state, the last id it wrote, and the rows it skipped (skipInvalid). */
+  build: { state: string; cursor: string; skipped: number } | null;
 }
 
 export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
@@ -164,6 +173,12 @@ export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
   largestBuckets: BucketSize[];
   /** Non-empty band buckets. */
   buckets: number;
+  /**
+   * Buckets far larger than the index's average (more than `over` ids, at least 32 times the mean
+   * and at least 1,024): duplicate or near-identical vectors, or data in a narrow cone. A query
+   * samples such a bucket (it reads at most BUCKET_READS members), so recall suffers near them.
+   */
+  giantBuckets: { over: number; count: number };
   /** Reverse-record hashes in use. */
   reversePagesUsed: number;
   /** MEMORY USAGE summed over every key of the index. */
@@ -188,11 +203,24 @@ export type RuntimeOptions = Pick<
   'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'
 >;
 
+/**
+ * Limits of what one query may ask for, so that no option value, however large, holds the host's
+ * Redis for long (a query's script reads a reverse record per stage-1 candidate, at ~4 µs each).
+ */
 /** Most buckets a query may read per band on average. */
-export const MAX_PROBES = 1024;
-
-/** Most candidates a query may keep or rerank. */
-const MAX_CANDIDATES = 1_000_000;
+export const MAX_PROBES = 64;
+/** Most stage-1 candidates (maxCandidates). */
+export const MAX_CANDIDATES = 20_000;
+/** Most candidates fetched and reranked (rerankCandidates). */
+export const MAX_RERANK = 5_000;
+/** Most results (topK). */
+export const MAX_TOP_K = 10_000;
+/**
+ * Most bucket members one query script reads (per shard): a giant bucket (duplicates, a narrow
+ * cone) is sampled, the buckets after it skipped, so it costs tens of milliseconds, not seconds.
+ * Ordinary queries read far fewer (about 16,000 at 1M ids with the defaults).
+ */
+export const BUCKET_READS = 50_000;
 
 export const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 4000, rerankCandidates: 500, topK: 10, topP: 1 } as const;
 
@@ -210,6 +238,8 @@ export interface QueryBudget {
   maxCandidates: number;
   rerankCandidates: number;
   probes: number;
+  /** Most bucket members a query script reads: BUCKET_READS. */
+  bucketReads: number;
 }
 
 /** A query's options, resolved and validated against the handle's budget. */
@@ -229,21 +259,27 @@ export function resolveOptions(options: LSHRSOptions, rows: number): ResolvedOpt
   return {
     prefix: options.prefix ?? DEFAULTS.prefix,
     batchSize: intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000),
-    ...resolveBudget(options, { maxCandidates: DEFAULTS.maxCandidates, rerankCandidates: DEFAULTS.rerankCandidates, probes: defaultProbes(rows) }),
+    ...resolveBudget(options, {
+      maxCandidates: DEFAULTS.maxCandidates,
+      rerankCandidates: DEFAULTS.rerankCandidates,
+      probes: defaultProbes(rows),
+      bucketReads: BUCKET_READS,
+    }),
   };
 }
 
-function resolveBudget(options: Partial<QueryBudget>, fallback: QueryBudget): QueryBudget {
+function resolveBudget(options: Partial<Omit<QueryBudget, 'bucketReads'>>, fallback: QueryBudget): QueryBudget {
   return {
     maxCandidates: intOption('maxCandidates', options.maxCandidates ?? fallback.maxCandidates, 1, MAX_CANDIDATES),
-    rerankCandidates: intOption('rerankCandidates', options.rerankCandidates ?? fallback.rerankCandidates, 0, MAX_CANDIDATES),
+    rerankCandidates: intOption('rerankCandidates', options.rerankCandidates ?? fallback.rerankCandidates, 0, MAX_RERANK),
     probes: intOption('probes', options.probes ?? fallback.probes, 1, MAX_PROBES),
+    bucketReads: fallback.bucketReads,
   };
 }
 
 /** A query's plan: its options over the handle's budget; a reranked query needs a store. */
 export function resolveQuery(options: QueryOptions, budget: QueryBudget, hasStore: boolean): QueryPlan {
-  const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, MAX_CANDIDATES);
+  const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, MAX_TOP_K);
   const topP = options.topP ?? DEFAULTS.topP;
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
     throw new LshrsError('BAD_OPTION', `topP must lie in (0, 1], got ${String(topP)}`);

@@ -62,7 +62,8 @@ const shapeOptions = (command: Command) =>
 
 function summary(verb: string, result: IndexResult, seconds: number): string {
   const rows = result.added + result.moved + result.unchanged;
-  return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged`;
+  const skipped = result.skipped === undefined ? '' : `, ${result.skipped} skipped (NULL or unusable vectors)`;
+  return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged${skipped}`;
 }
 
 /** The first item of a stream (the stream is closed after it). */
@@ -102,16 +103,21 @@ shapeOptions(
   program
     .command('index')
     .description('build the index from every row of the vector table')
-    .option('--resume', 'continue an interrupted build from the position it recorded'),
+    .option('--resume', 'continue an interrupted build from the position it recorded')
+    .option('--skip-invalid', 'skip and count rows whose vector is NULL or unusable, instead of stopping at the first'),
 ).action(
-  action(async (ctx, json, flags: ShapeFlags & { resume?: boolean }) => {
+  action(async (ctx, json, flags: ShapeFlags & { resume?: boolean; skipInvalid?: boolean }) => {
     const store = ctx.vectorStore(true) as PostgresVectorStore;
-    const [sample] = await store.scan(null, 1);
-    if (!sample) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows to index`);
+    const sample = (await store.scan(null, 100)).find((row) => row.vector !== null);
+    if (!sample?.vector) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows with a vector to index`);
     const lsh = await ctx.openOrCreate(sample.vector.length, flags, () => store.count(null));
     const progress = progressReporter('index', !json);
     const started = performance.now();
-    const result = await lsh.index(undefined, { resume: flags.resume === true, onProgress: (p) => progress.update(p) });
+    const result = await lsh.index(undefined, {
+      resume: flags.resume === true,
+      skipInvalid: flags.skipInvalid === true,
+      onProgress: (p) => progress.update(p),
+    });
     progress.stop();
     const seconds = (performance.now() - started) / 1000;
     if (json) printJson({ prefix: ctx.options.prefix, resumed: flags.resume === true, ...result, seconds });
@@ -209,7 +215,13 @@ program
         `shards       ${stats.shards}${stats.shards > 1 ? ` (ids per shard ${Math.min(...stats.shardIds)} to ${Math.max(...stats.shardIds)})` : ''}`,
         `buckets      ${stats.buckets}, reverse pages in use ${stats.reversePagesUsed}`,
         `memory       ${bytes(stats.redisBytes)} in Redis${stats.bytesPerId === null ? '' : `, ${stats.bytesPerId.toFixed(1)} bytes per id`}`,
-        `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}` : 'none'}`,
+        `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}${stats.build.skipped ? `, ${stats.build.skipped} rows skipped` : ''}` : 'none'}`,
+        ...(stats.giantBuckets.count > 0
+          ? [
+              `giant        ${stats.giantBuckets.count} buckets hold over ${stats.giantBuckets.over} ids: duplicate or near-identical vectors, or a narrow cone. ` +
+                'Queries sample them, so recall suffers there: remove duplicates, or rebuild with more rows per band (a larger --expected-size)',
+            ]
+          : []),
         '',
         'bucket sizes',
         table(

@@ -3,7 +3,7 @@ import { LshrsError } from '../errors';
 import type { Id, IdType } from '../ids';
 import { float32FromLE, float32ToLE } from '../float32';
 import { quoteIdent } from '../sql';
-import type { StoredItem, StoreWrite, VectorStore } from './types';
+import type { ScannedRow, StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {
   /** A pool the host already holds; lshrs never ends it. */
@@ -215,19 +215,23 @@ export class PostgresVectorStore implements VectorStore {
     return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
   }
 
+  /** Rows with their vectors decoded; a row whose vector is NULL is left out (it has nothing to rerank). */
   private decodeRows(shape: TableShape, rows: { id: string; v: Buffer | null; t?: string | null }[]): StoredItem[] {
     const items: StoredItem[] = [];
     for (const row of rows) {
       if (!row.v) continue;
-      const vector =
-        shape.kind === 'bytea'
-          ? float32FromLE(row.v)
-          : shape.kind === 'vector'
-            ? decodeVectorSend(row.v)
-            : decodeArraySend(row.v, shape.kind === 'float4[]' ? 4 : 8);
+      const vector = this.decodeVector(shape, row.v);
       items.push(row.t === undefined ? { id: row.id, vector } : { id: row.id, vector, text: row.t });
     }
     return items;
+  }
+
+  private decodeVector(shape: TableShape, v: Buffer): Float32Array {
+    return shape.kind === 'bytea'
+      ? float32FromLE(v)
+      : shape.kind === 'vector'
+        ? decodeVectorSend(v)
+        : decodeArraySend(v, shape.kind === 'float4[]' ? 4 : 8);
   }
 
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
@@ -240,7 +244,7 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   /** Keyset pagination on the id column (its primary key index), texts left out. */
-  async scan(after: string | null, limit: number): Promise<StoredItem[]> {
+  async scan(after: string | null, limit: number): Promise<ScannedRow[]> {
     const shape = await this.describe();
     const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idSqlType}`;
     const params: unknown[] = after === null ? [limit] : [limit, after];
@@ -249,7 +253,8 @@ export class PostgresVectorStore implements VectorStore {
       `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.table}.${this.idColumn} LIMIT $1`,
       params,
     );
-    return this.decodeRows(shape, rows);
+    // Every row of the range, a NULL vector as null: the build says which row it could not index.
+    return rows.map((row: { id: string; v: Buffer | null }) => ({ id: row.id, vector: row.v ? this.decodeVector(shape, row.v) : null }));
   }
 
   async count(after: string | null): Promise<number> {

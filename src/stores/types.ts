@@ -7,6 +7,12 @@ export interface StoredItem {
   text?: string | null;
 }
 
+/** One row as a scan in id order hands it back: a row whose vector is NULL comes back with `vector: null`. */
+export interface ScannedRow {
+  id: Id;
+  vector: Float32Array | null;
+}
+
 /** One row to write; vectors reach stores validated, as float32. */
 export interface StoreWrite {
   id: Id;
@@ -25,9 +31,10 @@ export interface VectorStore {
   delete?(ids: readonly Id[]): Promise<void>;
   /**
    * Rows in id order after `after` (exclusive; from the start when null), at most `limit`, ids as
-   * text. Lets `index()` build from the whole store with bounded memory and resume by position.
+   * text, every row of the range included (a NULL vector as null): the build ends at an empty page.
+   * Lets `index()` build from the whole store with bounded memory and resume by position.
    */
-  scan?(after: string | null, limit: number): Promise<StoredItem[]>;
+  scan?(after: string | null, limit: number): Promise<ScannedRow[]>;
   /** Rows after `after` (all rows when null). */
   count?(after: string | null): Promise<number>;
   /** Whether the store's ids are integers ('int') or strings ('str'). */

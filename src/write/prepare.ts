@@ -1,8 +1,9 @@
 /* Turning what a caller or a store hands over into validated float32 batches. */
 import { LshrsError } from '../errors';
-import { commonIdType, decodeId, type Id, type IdType } from '../ids';
+import { commonIdType, decodeId, idTypeOf, type Id, type IdType } from '../ids';
 import type { IndexItem } from '../options';
-import type { StoredItem } from '../stores/types';
+import type { BuildPosition } from '../redis/redis-index';
+import type { ScannedRow } from '../stores/types';
 import { writeVector } from '../vectors';
 
 /** A validated batch: ids of one type and their vectors, row-major. */
@@ -13,8 +14,8 @@ export interface PreparedBatch {
   texts: (string | null | undefined)[];
   /** Write the rows to the store too (not when they come from it). */
   toStore: boolean;
-  /** Meta fields set in the same script call, e.g. a build's position. */
-  setMeta?: Record<string, string>;
+  /** A build's batch: the position recorded when it lands. */
+  build?: BuildPosition;
 }
 
 /** Validates a batch of items and keeps the last occurrence of a repeated id. */
@@ -37,16 +38,39 @@ export function prepareItems(items: readonly IndexItem[], dim: number): Prepared
   return { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text), toStore: true };
 }
 
-/** Rows read from the store, validated like any input; their ids arrive as text. */
-export function prepareStored(rows: readonly StoredItem[], idType: IdType, dim: number): PreparedBatch {
+/** What a build does with a row it cannot index (NULL or unusable vector). */
+export type InvalidRows = 'throw' | 'skip';
+
+/**
+ * Rows read from the store, validated like any input; their ids arrive as text. A row whose vector
+ * is NULL, of the wrong length, NaN or zero stops the build with an error naming the row, or with
+ * `skip`, is left out and counted in `skipped`.
+ */
+export function prepareStored(rows: readonly ScannedRow[], idType: IdType, dim: number, invalid: InvalidRows): PreparedBatch & { skipped: number } {
   const vectors = new Float32Array(rows.length * dim);
-  const ids = rows.map((row, i) => {
+  const ids: Id[] = [];
+  let skipped = 0;
+  for (const row of rows) {
     const id = decodeId(String(row.id), idType);
-    writeVector(row.vector, dim, vectors, i * dim, `row ${String(row.id)} of the store`);
-    return id;
-  });
-  commonIdType(ids);
-  return { idType, ids, vectors, texts: [], toStore: false };
+    idTypeOf(id);
+    try {
+      if (row.vector === null) {
+        throw new LshrsError(
+          'BAD_STORE',
+          `row ${String(row.id)} of the store has no vector (NULL); fix the row, or build with skipInvalid: true to skip and count such rows`,
+        );
+      }
+      writeVector(row.vector, dim, vectors, ids.length * dim, `row ${String(row.id)} of the store`);
+    } catch (err) {
+      if (invalid === 'skip' && err instanceof LshrsError) {
+        skipped++;
+        continue;
+      }
+      throw err;
+    }
+    ids.push(id);
+  }
+  return { idType, ids, vectors: vectors.subarray(0, ids.length * dim), texts: [], toStore: false, skipped };
 }
 
 /** An array's batches must share one id type, checked before the first is written. */

@@ -77,19 +77,52 @@ export class Writer {
     await index.checkedMeta();
     const idType: IdType = (await store.idType?.()) ?? 'str';
     await index.checkIdType(idType);
-    const after = await index.startBuild(options.resume ?? false);
-    const total = store.count ? await store.count(after) : null;
+    const start = await index.startBuild(options.resume ?? false);
+    const total = store.count ? await store.count(start.after) : null;
+    const invalid = options.skipInvalid ? 'skip' : 'throw';
+    let skipped = start.skipped;
     const counts = await runPipeline(
-      storePages({ scan: store.scan.bind(store) }, after, batchSize),
+      storePages({ scan: store.scan.bind(store) }, start.after, batchSize),
       {
         size: (page: StorePage) => page.rows.length,
-        hash: (page: StorePage) => this.hash({ ...prepareStored(page.rows, idType, shape.dim), setMeta: index.buildPosition(page.last) }),
+        hash: (page: StorePage) => {
+          const batch = prepareStored(page.rows, idType, shape.dim, invalid);
+          skipped += batch.skipped;
+          return this.hash({ ...batch, build: { last: page.last, skipped } });
+        },
         write: (hashed: HashedBatch) => this.write(hashed),
       },
       { ...options, total },
     );
     await index.finishBuild();
-    return counts;
+    return options.skipInvalid ? { ...counts, skipped: skipped - start.skipped } : counts;
+  }
+
+  /**
+   * The store's rows against the index, page by page in id order (bounded memory): rows with a
+   * usable vector that have no reverse record, and rows no index can hold. With `repair`, the
+   * missing rows are indexed as they are found (store rows untouched).
+   */
+  async findUnindexed(repair: boolean): Promise<{ missing: number; invalid: number; examples: Id[]; reindexed: number }> {
+    const { store, index, batchSize, shape } = this.deps;
+    const found = { missing: 0, invalid: 0, examples: [] as Id[], reindexed: 0 };
+    if (!store?.scan) return found;
+    const idType: IdType = (await store.idType?.()) ?? 'str';
+    for await (const page of storePages({ scan: store.scan.bind(store) }, null, batchSize)) {
+      const batch = prepareStored(page.rows, idType, shape.dim, 'skip');
+      found.invalid += batch.skipped;
+      const indexed = await index.indexedAmong(batch.ids);
+      const keep = batch.ids.flatMap((_, i) => (indexed[i] ? [] : [i]));
+      if (keep.length === 0) continue;
+      found.missing += keep.length;
+      for (const i of keep.slice(0, Math.max(0, 20 - found.examples.length))) found.examples.push(batch.ids[i]);
+      if (!repair) continue;
+      const vectors = new Float32Array(keep.length * shape.dim);
+      keep.forEach((i, j) => vectors.set(batch.vectors.subarray(i * shape.dim, (i + 1) * shape.dim), j * shape.dim));
+      const counts = await this.write(this.hash({ idType, ids: keep.map((i) => batch.ids[i]), vectors, texts: [], toStore: false }));
+      found.reindexed += counts.added + counts.moved;
+    }
+    return found;
   }
 
   /** Removes ids from every bucket through their reverse records, then their store rows. */
@@ -130,6 +163,6 @@ export class Writer {
       }));
       await store.upsert(writes);
     }
-    return index.insert(batch.idType, signed, batch.setMeta);
+    return index.insert(batch.idType, signed, batch.build);
   }
 }
