@@ -15,8 +15,8 @@ ARGV[8]        the most bucket members the call reads in all: a bucket larger th
                not read, so a giant bucket costs a bounded time, not seconds of everyone's Redis
 Read-only: it writes nothing, so a client may send it to a replica.
 Returns {id type ("" for an empty index), epoch, seq (the caller's view), distinct candidates in
-all, bucket members read, 1 when the budget cut the read short (else 0), id1, collisions1, hamming1,
-id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
+all, bucket members read, 1 when the budget cut the read short (else 0), candidates of stage 2
+without a reverse record (evicted or damaged: left out), id1, collisions1, hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
 collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
 they were found in (own buckets first, then probes cheapest first), not their ids.
@@ -90,7 +90,7 @@ for c = #KEYS - 1, 1, -1 do
   end
 end
 
-local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated }
+local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated, 0 }
 if closest <= 0 or #picked == 0 then
   for j = 1, #picked do
     out[#out + 1] = picked[j]
@@ -132,6 +132,8 @@ for j = 1, #picked do
     for i = 1, width do d = d + differ[i][bytes[i]] end
     local group = at_distance[d]
     if group then group[#group + 1] = id else at_distance[d] = { id } end
+  else
+    out[7] = out[7] + 1 -- a bucket member without a reverse record: evicted or damaged
   end
 end
 local by_collisions = function(a, b)

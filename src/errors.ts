@@ -11,7 +11,8 @@ export type LshrsErrorCode =
   | 'NO_STORE' // a rerank or a write needs a vector store and none is configured
   | 'BAD_STORE' // the vector store's table or data is not usable
   | 'NOT_REPLICATED' // waitForReplicas: fewer replicas than asked acknowledged a write batch in time
-  | 'INDEX_LOST'; // the index in Redis is gone, was created anew, or is behind what this handle wrote
+  | 'INDEX_LOST' // the index in Redis is gone, was created anew, or is behind what this handle wrote
+  | 'EVICTION_POLICY'; // the Redis evicts keys without a TTL (maxmemory-policy allkeys-*): the index would lose keys silently
 
 /** The one error class lshrs throws. Errors of Redis and pg pass through unchanged. */
 export class LshrsError extends Error {

@@ -94,6 +94,7 @@ export class LSHRS {
       shape: this.shape,
       planes: planesFingerprint(planes),
       waitForReplicas: options.waitForReplicas,
+      allowEviction: options.allowEviction,
     });
     this.writer = new Writer({ index: this.redisIndex, shape: this.shape, planes, batchSize: this.batchSize, store: this.store });
     this.searcher = new Searcher({ index: this.redisIndex, shape: this.shape, planes, budget: resolved, store: this.store });

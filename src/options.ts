@@ -56,6 +56,13 @@ export interface LSHRSOptions extends ShapeOptions {
    * @defaultValue none: no waiting
    */
   waitForReplicas?: WaitForReplicas;
+  /**
+   * Write to a Redis whose `maxmemory-policy` is `allkeys-*`, which evicts keys without a TTL (all
+   * of lshrs' keys): buckets and reverse records would vanish silently. Refused by default with
+   * EVICTION_POLICY on a handle's first write (where the user's rights allow reading the policy).
+   * @defaultValue false
+   */
+  allowEviction?: boolean;
   /** Ids per script call when indexing or deleting. @defaultValue 500 */
   batchSize?: number;
   /** Stage 1 of a query: candidates kept, best by collisions. @defaultValue 4000 */
@@ -141,6 +148,11 @@ export interface DeleteResult {
   removed: number;
   /** Ids that were not in the index. */
   unknown: number;
+  /**
+   * Present when some were: removed ids that a bucket their reverse record names no longer held
+   * (an evicted or damaged bucket). The index was not whole: run verify({ repair: true }).
+   */
+  damaged?: number;
 }
 
 /** The saved state: these few numbers rebuild the hashing bit for bit. */

@@ -192,8 +192,8 @@ ARGV[8]        the most bucket members the call reads in all: a bucket larger th
                not read, so a giant bucket costs a bounded time, not seconds of everyone's Redis
 Read-only: it writes nothing, so a client may send it to a replica.
 Returns {id type ("" for an empty index), epoch, seq (the caller's view), distinct candidates in
-all, bucket members read, 1 when the budget cut the read short (else 0), id1, collisions1, hamming1,
-id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
+all, bucket members read, 1 when the budget cut the read short (else 0), candidates of stage 2
+without a reverse record (evicted or damaged: left out), id1, collisions1, hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
 string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
 collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
 they were found in (own buckets first, then probes cheapest first), not their ids.
@@ -267,7 +267,7 @@ for c = #KEYS - 1, 1, -1 do
   end
 end
 
-local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated }
+local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated, 0 }
 if closest <= 0 or #picked == 0 then
   for j = 1, #picked do
     out[#out + 1] = picked[j]
@@ -309,6 +309,8 @@ for j = 1, #picked do
     for i = 1, width do d = d + differ[i][bytes[i]] end
     local group = at_distance[d]
     if group then group[#group + 1] = id else at_distance[d] = { id } end
+  else
+    out[7] = out[7] + 1 -- a bucket member without a reverse record: evicted or damaged
   end
 end
 local by_collisions = function(a, b)
@@ -339,8 +341,9 @@ ARGV[4]   the batch's id type, "int" or "str"
 ARGV[5]   bands
 ARGV[6]   bytes per band value in a signature
 then one pair per id: id, reverse page
-Returns {removed, unknown, epoch, seq}: ids not in the index are counted, not errors; epoch and
-seq are the caller's new view.
+Returns {removed, unknown, epoch, seq, damaged}: ids not in the index are counted, not errors;
+epoch and seq are the caller's new view; damaged counts removed ids that some bucket their record
+names did not hold (an evicted bucket, say).
 Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
 ]]
 local meta = KEYS[1]
@@ -350,14 +353,16 @@ local width = tonumber(ARGV[6])
 local _, refused = checked_meta(ARGV[4])
 if refused then return refused end
 
-local removed, unknown = 0, 0
+local removed, unknown, damaged = 0, 0, 0
 for i = 7, #ARGV, 2 do
   local id = ARGV[i]
   local reverse = reverse_key(ARGV[i + 1])
   local sig = redis.call('HGET', reverse, id)
   if sig then
     local values = band_values(sig, bands, width)
-    for k = 1, bands do redis.call('SREM', bucket_key(k, values[k]), id) end
+    local left = 0
+    for k = 1, bands do left = left + redis.call('SREM', bucket_key(k, values[k]), id) end
+    if left < bands then damaged = damaged + 1 end
     redis.call('HDEL', reverse, id)
     removed = removed + 1
   else
@@ -366,7 +371,7 @@ for i = 7, #ARGV, 2 do
 end
 if removed > 0 then redis.call('HINCRBY', meta, 'ids', -removed) end
 local view = count_write()
-return { removed, unknown, view[1], view[2] }
+return { removed, unknown, view[1], view[2], damaged }
 `),
   /** lua/repair.lua */
   repair: withCommon(`--[[

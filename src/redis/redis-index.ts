@@ -9,7 +9,7 @@ import { bytesPerBand, unpackSignature } from '../hashing/signatures';
 import { pageOf, type Id, type IdType } from '../ids';
 import type { DeleteResult, IndexDescription, IndexResult } from '../options';
 import type { IndexShape } from '../params/shape';
-import { keyPrefixOf, type RedisClient } from './connection';
+import { dataNodes, keyPrefixOf, nodeName, type RedisClient } from './connection';
 import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './fanout';
 import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
 import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, type MetaHash } from './meta';
@@ -33,6 +33,8 @@ export interface RedisIndexOptions {
   /** The hyperplanes' fingerprint (hashing/hyperplanes planesFingerprint). */
   planes: string;
   waitForReplicas?: WaitForReplicas;
+  /** Write even to a Redis that evicts keys without a TTL (see LSHRSOptions.allowEviction). */
+  allowEviction?: boolean;
 }
 
 /** Where a build from the store stands once a batch has landed. */
@@ -75,12 +77,15 @@ export class RedisIndex {
   private metaChecked = false;
   /** Sharded: this handle has made sure the root and every shard hold the meta (see prepareShards). */
   private shardsReady = false;
+  /** The eviction policy of every data node was read (or allowed) before this handle's first write. */
+  private evictionChecked: boolean;
 
   constructor(options: RedisIndexOptions) {
     this.prefix = options.prefix;
     this.shape = options.shape;
     this.client = options.client;
     this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas);
+    this.evictionChecked = options.allowEviction === true;
     this.layout = indexLayout(this.prefix, this.shape.shards);
     const metaFields = encodeShape(this.shape, options.planes);
     const keyPrefix = keyPrefixOf(this.client);
@@ -134,11 +139,36 @@ export class RedisIndex {
    * so a refused batch changes neither Redis nor the store. The scripts check both again, atomically.
    */
   async checkIdType(idType: IdType): Promise<void> {
+    if (!this.evictionChecked) await this.checkEvictionPolicy();
     if (!this.metaChecked || !this.idType) await this.checkedMeta();
     if (this.idType && this.idType !== idType) {
       const held = this.idType === 'int' ? 'integer' : 'string';
       throw new LshrsError('ID_TYPE', `index "${this.prefix}" holds ${held} ids; got ${held === 'integer' ? 'string' : 'integer'} ids`);
     }
+  }
+
+  /**
+   * Refuses a Redis whose maxmemory-policy evicts keys without a TTL (allkeys-*), on every data
+   * node, where the user's rights allow reading it (an ACL user without CONFIG cannot tell, and is
+   * not refused: the README says what to check). volatile-* policies never evict lshrs' keys.
+   */
+  private async checkEvictionPolicy(): Promise<void> {
+    for (const node of await dataNodes(this.client)) {
+      let policy: string | undefined;
+      try {
+        policy = ((await node.config('GET', 'maxmemory-policy')) as string[])[1];
+      } catch {
+        continue; // NOPERM, or CONFIG renamed away: the policy cannot be read with these rights
+      }
+      if (policy?.startsWith('allkeys-')) {
+        throw new LshrsError(
+          'EVICTION_POLICY',
+          `Redis at ${nodeName(node)} has maxmemory-policy ${policy}, which evicts keys without a TTL: the index would lose buckets ` +
+            'silently. Use noeviction or a volatile-* policy, or pass allowEviction: true',
+        );
+      }
+    }
+    this.evictionChecked = true;
   }
 
   /**
@@ -183,7 +213,16 @@ export class RedisIndex {
     const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
     const counts = await settleAll([...parts].map(([k, part]) => removeBatch(this.shards[k], idType, part)));
     await this.confirmReplicas(parts.keys());
-    return counts.reduce((sum, c) => ({ removed: sum.removed + c.removed, unknown: sum.unknown + c.unknown }), { removed: 0, unknown: 0 });
+    const total = counts.reduce(
+      (sum, c) => ({ removed: sum.removed + c.removed, unknown: sum.unknown + c.unknown, damaged: sum.damaged + c.damaged }),
+      {
+        removed: 0,
+        unknown: 0,
+        damaged: 0,
+      },
+    );
+    // `damaged` only where there were some, so a clean delete reads { removed, unknown }.
+    return total.damaged > 0 ? total : { removed: total.removed, unknown: total.unknown };
   }
 
   /**
@@ -205,11 +244,12 @@ export class RedisIndex {
         bucketReads: budget.bucketReads,
       });
     let found: CandidateList;
-    const buckets: BucketsRead = { read: 0, truncated: false };
+    const buckets: BucketsRead = { read: 0, truncated: false, missingRecords: 0 };
     const tally = (replies: { list: CandidateList; buckets: BucketsRead }[]) => {
       for (const reply of replies) {
         buckets.read += reply.buckets.read;
         buckets.truncated ||= reply.buckets.truncated;
+        buckets.missingRecords += reply.buckets.missingRecords;
       }
       return replies.map((reply) => reply.list);
     };

@@ -80,6 +80,8 @@ export interface RemoveEntry {
 export interface RemoveCounts {
   removed: number;
   unknown: number;
+  /** Removed ids that a bucket their record names did not hold (an evicted bucket, say). */
+  damaged: number;
 }
 
 export interface CandidateList {
@@ -112,6 +114,8 @@ export interface BucketsRead {
   read: number;
   /** The bucket-read budget cut the read short: a giant bucket was sampled, later buckets skipped. */
   truncated: boolean;
+  /** Bucket members without a reverse record (evicted or damaged), left out of stage 2. */
+  missingRecords: number;
 }
 
 /** A stray bucket member for repair.lua: band, value, id, reverse page. */
@@ -202,9 +206,9 @@ export async function insertBatch(
 export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: readonly RemoveEntry[]): Promise<RemoveCounts> {
   const args: (string | number)[] = [idType, ctx.bands, ctx.bytesPerBand];
   for (const e of entries) args.push(e.id, e.page);
-  const [removed, unknown, epoch, seq] = (await call(ctx, 'remove', [], args)) as [number, number, string, number];
+  const [removed, unknown, epoch, seq, damaged] = (await call(ctx, 'remove', [], args)) as [number, number, string, number, number];
   observeView(ctx, epoch, seq);
-  return { removed, unknown };
+  return { removed, unknown, damaged };
 }
 
 /**
@@ -220,7 +224,7 @@ export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promi
   const ids: string[] = [];
   const collisions: number[] = [];
   const hamming: number[] = [];
-  for (let i = 6; i < reply.length; i += 3) {
+  for (let i = 7; i < reply.length; i += 3) {
     ids.push(String(reply[i]));
     collisions.push(Number(reply[i + 1]));
     hamming.push(Number(reply[i + 2]));
@@ -228,7 +232,7 @@ export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promi
   const type = reply[0] === 'int' || reply[0] === 'str' ? reply[0] : undefined;
   return {
     list: { idType: type, total: Number(reply[3]), ids, collisions, hamming },
-    buckets: { read: Number(reply[4]), truncated: Number(reply[5]) === 1 },
+    buckets: { read: Number(reply[4]), truncated: Number(reply[5]) === 1, missingRecords: Number(reply[6]) },
   };
 }
 

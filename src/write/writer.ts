@@ -138,6 +138,7 @@ export class Writer {
       const counts = await index.remove(idType, batch);
       result.removed += counts.removed;
       result.unknown += counts.unknown;
+      if (counts.damaged) result.damaged = (result.damaged ?? 0) + counts.damaged;
       if (store?.delete) await store.delete(batch);
     }
     return result;

@@ -133,7 +133,7 @@ describe('remove.lua', () => {
         ['1', 1],
         ['9', 1],
       ]),
-    ).toEqual([1, 1, 'e1', 2]);
+    ).toEqual([1, 1, 'e1', 2, 0]);
     expect(await redis.smembers(`${t.base}:b:0:3`)).toEqual(['2']);
     expect(await redis.exists(`${t.base}:b:1:7`)).toBe(0);
     expect(await redis.hexists(`${t.base}:r:1`, '1')).toBe(0);
@@ -151,9 +151,9 @@ describe('query.lua', () => {
       ['3', 3, sig(4, 8)],
     ]);
     // Stage 1 alone: id 2 shares both buckets, ids 1 and 3 one each (ties by id).
-    expect(await query(t, [':b:0:3', ':b:1:8'], 10, 0, sig(3, 8))).toEqual(['int', 'e1', 1, 3, 4, 0, '2', 2, -1, '1', 1, -1, '3', 1, -1]);
+    expect(await query(t, [':b:0:3', ':b:1:8'], 10, 0, sig(3, 8))).toEqual(['int', 'e1', 1, 3, 4, 0, 0, '2', 2, -1, '1', 1, -1, '3', 1, -1]);
     // Stage 2: Hamming distance of whole signatures to (3, 8): 0, then 3 (=0b11 vs 0b100: 3 bits) and 1 (0b111 vs 0b1000: 4 bits).
-    expect(await query(t, [':b:0:3', ':b:1:8'], 10, 2, sig(3, 8))).toEqual(['int', 'e1', 1, 3, 4, 0, '2', 2, 0, '3', 1, 3]);
+    expect(await query(t, [':b:0:3', ':b:1:8'], 10, 2, sig(3, 8))).toEqual(['int', 'e1', 1, 3, 4, 0, 0, '2', 2, 0, '3', 1, 3]);
     await expect(query(t, [':b:0:3'], 10, 0, sig(3, 8), 'other')).rejects.toThrow(`LSHRS_PARAMS ${FP}`);
   });
 
@@ -163,17 +163,33 @@ describe('query.lua', () => {
     await insert(t, items);
     // Band 0 holds all 300 ids in bucket 1; band 1 holds 299 in bucket 2 and id 0 in bucket 9.
     const reply = await query(t, [':b:0:1', ':b:1:9', ':b:1:2'], 1000, 0, sig(1, 9), FP, '', 120);
-    expect(reply.slice(3, 6)).toEqual([120, 120, 1]);
-    expect((reply.length - 6) / 3).toBe(120);
+    expect(reply.slice(3, 7)).toEqual([120, 120, 1, 0]);
+    expect((reply.length - 7) / 3).toBe(120);
     // With room for everything, every member of every bucket is read.
-    expect((await query(t, [':b:0:1', ':b:1:9', ':b:1:2'], 1000, 0, sig(1, 9), FP, '', 1000)).slice(3, 6)).toEqual([300, 600, 0]);
+    expect((await query(t, [':b:0:1', ':b:1:9', ':b:1:2'], 1000, 0, sig(1, 9), FP, '', 1000)).slice(3, 7)).toEqual([300, 600, 0, 0]);
   });
 
   test('writes nothing: Redis runs it as a read-only script (EVAL_RO)', async () => {
     const t = tag();
     await insert(t, [['1', 1, sig(3, 7)]]);
     const reply = await redis.call('EVAL_RO', LUA_SOURCES.query, 2, t.meta, `${t.base}:b:0:3`, t.base, FP, '', 10, 0, sig(3, 7), 4, 1000);
-    expect(reply).toEqual(['int', 'e1', 1, 1, 1, 0, '1', 1, -1]);
+    expect(reply).toEqual(['int', 'e1', 1, 1, 1, 0, 0, '1', 1, -1]);
+  });
+});
+
+describe('what a script finds missing is reported', () => {
+  test('remove counts ids a bucket of their record no longer held; query counts members without a record', async () => {
+    const t = tag();
+    await insert(t, [
+      ['1', 1, sig(3, 7)],
+      ['2', 2, sig(3, 8)],
+    ]);
+    await redis.del(`${t.base}:b:1:7`); // an evicted bucket
+    await redis.hdel(`${t.base}:r:2`, '2'); // an evicted reverse record
+    const reply = await query(t, [':b:0:3'], 10, 5, sig(3, 7));
+    expect(reply.slice(3, 7)).toEqual([2, 2, 0, 1]);
+    expect(reply.slice(7)).toEqual(['1', 1, 0]);
+    expect(await remove(t, [['1', 1]])).toEqual([1, 0, 'e1', 2, 1]);
   });
 });
 
