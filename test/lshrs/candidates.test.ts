@@ -93,7 +93,7 @@ describe('two-stage candidates', () => {
     expect(shape(6_400_000).shape).toMatchObject({ bands: 16, rows: 17 });
     expect(shape(1_000_000).probes).toBe(defaultProbes(14));
     expect(new LSHRS({ redis, dim: DIM }).shape).toMatchObject({ bands: 16, rows: 8 });
-    for (const bad of [0, 1.5, 5000]) expect(() => new LSHRS({ redis, dim: DIM, probes: bad })).toThrow(/probes must be an integer from 1 to 1024/);
+    for (const bad of [0, 1.5, 5000]) expect(() => new LSHRS({ redis, dim: DIM, probes: bad })).toThrow(/probes must be an integer from 1 to 64/);
     expect(() => new LSHRS({ redis, dim: DIM, expectedSize: -3 })).toThrow(/expectedSize must be an integer/);
   });
 });

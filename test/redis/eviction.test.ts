@@ -54,7 +54,7 @@ test('volatile-lru never evicts keys without a TTL: writes go ahead', async () =
 test('a user whose rights do not allow CONFIG is not refused (the policy cannot be read)', async () => {
   const prefix = uniqueName('evict');
   await redis.call('ACL', 'SETUSER', 'nocfg', 'on', '>pw', `~{${prefix}}*`, '+@all', '-@dangerous');
-  const limited = new Redis(server.url, { username: 'nocfg', password: 'pw', maxRetriesPerRequest: 1 });
+  const limited = new Redis(server.url, { username: 'nocfg', password: 'pw', maxRetriesPerRequest: 1, enableReadyCheck: false });
   try {
     await expect(limited.config('GET', 'maxmemory-policy')).rejects.toThrow(/NOPERM/);
     const lsh = new LSHRS({ redis: limited, dim: DIM, prefix });
