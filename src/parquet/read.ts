@@ -3,6 +3,7 @@ import type { Id } from '../ids';
 import { float32FromLE } from '../float32';
 import type { IndexItem } from '../options';
 import { quoteIdent } from '../sql';
+import { checkOptionNames, optionNames } from '../validate';
 
 export interface ParquetColumns {
   /** @defaultValue "id" */
@@ -12,6 +13,11 @@ export interface ParquetColumns {
   /** A string column, or `null` for none. @defaultValue "text" */
   textColumn?: string | null;
 }
+
+const COLUMNS = optionNames<ParquetColumns>({ idColumn: true, vectorColumn: true, textColumn: true });
+
+/** Refuses a column option readParquet does not know (a misspelt one would read the default column). */
+export const checkParquetColumns = (columns: ParquetColumns) => checkOptionNames(columns, COLUMNS, 'readParquet');
 
 type DuckDB = typeof import('@duckdb/node-api');
 
@@ -49,6 +55,7 @@ function toVector(value: unknown, row: number): Float32Array | readonly number[]
  * `lsh.index(...)`.
  */
 export async function* readParquet(path: string, columns: ParquetColumns = {}): AsyncGenerator<IndexItem> {
+  checkParquetColumns(columns);
   const { DuckDBInstance } = await loadDuckDB();
   const idColumn = columns.idColumn ?? 'id';
   const vectorColumn = columns.vectorColumn ?? 'embedding';
