@@ -215,6 +215,43 @@ require('lshrs').readParquet('items.parquet').next().then(
   });
 });
 
+/** Every file under `dir`, relative to it. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? filesUnder(dir, join(prefix, entry.name)) : [join(prefix, entry.name)],
+  );
+}
+
+test('the package ships its license, what its docs link and what its source maps point at', () => {
+  const installedPackage = join(projects.get(6) as string, 'node_modules', 'lshrs');
+  const shipped = new Set(filesUnder(installedPackage));
+  expect(shipped).toContain('LICENSE');
+  const manifest = JSON.parse(readFileSync(join(installedPackage, 'package.json'), 'utf8'));
+  expect(manifest).toMatchObject({ license: 'MIT', repository: { url: expect.stringMatching(/^git\+https:\/\//) } });
+  // No install-time script: npm lists a package with one (prepare included) among those that run code at install.
+  expect(Object.keys(manifest.scripts ?? {}).filter((name) => /^(pre|post)?install$|^prepare$/.test(name))).toEqual([]);
+  // The relative links and images of the shipped markdown files.
+  const linked = [...shipped]
+    .filter((file) => file.endsWith('.md'))
+    .flatMap((doc) =>
+      [...readFileSync(join(installedPackage, doc), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+        .map((m) => m[1])
+        .filter((target) => !/^[a-z]+:/.test(target))
+        .map((target) => join(dirname(doc), target)),
+    );
+  expect(linked.length).toBeGreaterThan(0);
+  expect(linked.filter((file) => !shipped.has(file))).toEqual([]);
+  // Source maps and declaration maps lead to sources that are in the package.
+  const maps = [...shipped].filter((file) => file.endsWith('.map'));
+  expect(maps.length).toBeGreaterThan(10);
+  const missing = maps.flatMap((map) =>
+    (JSON.parse(readFileSync(join(installedPackage, map), 'utf8')).sources as string[])
+      .map((source) => join(dirname(map), source))
+      .filter((source) => !shipped.has(source)),
+  );
+  expect(missing).toEqual([]);
+});
+
 test("the package's command line is on the path of the project that installed it", () => {
   const project = projects.get(6) as string;
   const tune = execFileSync(join(project, 'node_modules', '.bin', 'lshrs'), ['tune', '--num-perm', '32', '--json'], { encoding: 'utf8' });
