@@ -24,8 +24,13 @@ type DuckDB = typeof import('@duckdb/node-api');
 async function loadDuckDB(): Promise<DuckDB> {
   try {
     return await import('@duckdb/node-api');
-  } catch {
-    throw new LshrsError('BAD_OPTION', 'reading parquet needs the optional dependency @duckdb/node-api: npm install @duckdb/node-api');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
+      throw new LshrsError('BAD_OPTION', 'reading parquet needs the optional dependency @duckdb/node-api: npm install @duckdb/node-api');
+    }
+    // Installed but not loadable (a native binding for another platform, say): say so, not "install it".
+    throw new LshrsError('BAD_OPTION', `@duckdb/node-api, which reads parquet, failed to load: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -60,7 +65,11 @@ export async function* readParquet(path: string, columns: ParquetColumns = {}): 
   const idColumn = columns.idColumn ?? 'id';
   const vectorColumn = columns.vectorColumn ?? 'embedding';
   const textColumn = columns.textColumn === null ? null : (columns.textColumn ?? 'text');
-  const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', threads: '2' });
+  // One thread: DuckDB's threads each decode a row group of their own, and two row groups of a file
+  // written with the default 122,880 rows x 384 floats overran the memory limit before the first
+  // row (out of memory at 512 MB). One thread holds one row group's buffers at a time, whatever
+  // their size; decoding is not what bounds a load (hashing and the writes are).
+  const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', threads: '1' });
   const connection = await instance.connect();
   try {
     const source = `read_parquet(${quoteLiteral(path)})`;
