@@ -252,6 +252,24 @@ test('the package ships its license, what its docs link and what its source maps
   expect(missing).toEqual([]);
 });
 
+test('a project that has another DuckDB release installs lshrs beside it', () => {
+  // DuckDB tags every release as a prerelease (1.5.6-r.1), which a semver range matches only
+  // within one version: a narrower peer range than * would refuse the project's own DuckDB.
+  const project = join(work, 'app-duckdb');
+  mkdirSync(project);
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'app-duckdb', private: true, dependencies: { '@duckdb/node-api': '1.5.5-r.5' } }),
+  );
+  const tarball = readdirSync(work).find((f) => f.endsWith('.tgz')) as string;
+  const out = execFileSync('npm', ['install', '--dry-run', '--no-audit', '--no-fund', '--prefer-offline', join(work, tarball), 'ioredis', 'pg'], {
+    cwd: project,
+    encoding: 'utf8',
+    stdio: 'pipe',
+  });
+  expect(out).toContain('add @duckdb/node-api 1.5.5-r.5');
+});
+
 test("the package's command line is on the path of the project that installed it", () => {
   const project = projects.get(6) as string;
   const tune = execFileSync(join(project, 'node_modules', '.bin', 'lshrs'), ['tune', '--num-perm', '32', '--json'], { encoding: 'utf8' });
