@@ -2,6 +2,9 @@ import { LshrsError } from './errors';
 import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 import { commonIdType, type Id } from './ids';
 import {
+  checkIndexOptions,
+  checkLshrsOptions,
+  checkRuntimeOptions,
   DEFAULTS,
   resolveOptions,
   type DeleteResult,
@@ -16,7 +19,7 @@ import {
   type RuntimeOptions,
   type SavedState,
 } from './options';
-import { countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
+import { checkParquetColumns, countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
 import { resolveShape, type IndexShape } from './params/shape';
 import { Searcher } from './query/search';
 import type { Hit } from './query/rerank';
@@ -27,6 +30,7 @@ import type { VerifyReport } from './redis/verify';
 import { callbackStore } from './stores/callback';
 import type { VectorStore } from './stores/types';
 import type { VectorLike } from './vectors';
+import { checkOptionNames } from './validate';
 import { Writer } from './write/writer';
 
 export { defaultProbes, MAX_PROBES } from './options';
@@ -74,6 +78,7 @@ export class LSHRS {
 
   constructor(options: LSHRSOptions) {
     if (!options || typeof options !== 'object') throw new LshrsError('BAD_OPTION', 'LSHRS needs an options object');
+    checkLshrsOptions(options);
     if (options.redis === undefined || options.redis === null) throw new LshrsError('BAD_OPTION', 'LSHRS needs a redis client or URL');
     if (options.store && options.fetchVectors) throw new LshrsError('BAD_OPTION', 'give either store or fetchVectors, not both');
     this.shape = resolveShape(options);
@@ -104,6 +109,7 @@ export class LSHRS {
   static fromJSON(json: SavedState | string, runtime: RuntimeOptions): LSHRS {
     const state = (typeof json === 'string' ? JSON.parse(json) : json) as SavedState;
     if (state?.lshrs !== 1) throw new LshrsError('BAD_OPTION', 'not a saved lshrs state (expected { lshrs: 1, ... })');
+    checkRuntimeOptions(runtime, 'LSHRS.fromJSON');
     return new LSHRS({
       ...runtime,
       prefix: state.prefix,
@@ -121,6 +127,7 @@ export class LSHRS {
    * way in). Throws NOT_FOUND when there is no index under the prefix.
    */
   static async open(options: RuntimeOptions & { prefix?: string }): Promise<LSHRS> {
+    checkRuntimeOptions(options, 'LSHRS.open');
     const prefix = options.prefix ?? DEFAULTS.prefix;
     const opened = openRedis(options.redis);
     try {
@@ -151,6 +158,7 @@ export class LSHRS {
    * With no items, builds the index from the whole store (see {@link IndexOptions.resume}).
    */
   async index(items?: Iterable<IndexItem> | AsyncIterable<IndexItem>, options: IndexOptions = {}): Promise<IndexResult> {
+    checkIndexOptions(options, 'index');
     if (items === undefined || items === null) return this.writer.build(options);
     return this.writer.index(items, options);
   }
@@ -160,6 +168,8 @@ export class LSHRS {
    * whatever the file's row groups. Progress totals come from the file's footer.
    */
   async ingestParquet(path: string, columns: ParquetColumns = {}, options: Omit<IndexOptions, 'resume'> = {}): Promise<IndexResult> {
+    checkParquetColumns(columns);
+    checkIndexOptions(options, 'ingestParquet');
     const total = options.onProgress ? await countParquetRows(path) : undefined;
     return this.index(readParquet(path, columns), { ...options, total });
   }
@@ -220,6 +230,7 @@ export class LSHRS {
    * ops call.
    */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
+    checkOptionNames(options, ['repair'], 'verify');
     const repair = options.repair ?? false;
     const report = await this.redisIndex.verify({ repair, batchSize: this.batchSize, existing: this.store?.existing?.bind(this.store) });
     if (!this.store?.scan) return report;

@@ -9,7 +9,7 @@ import type { RedisClient } from './redis/connection';
 import type { WaitForReplicas } from './redis/fanout';
 import type { BucketSize, NodeFootprint } from './redis/ops';
 import type { FetchVectors, VectorStore } from './stores/types';
-import { intOption } from './validate';
+import { checkOptionNames, intOption, optionNames } from './validate';
 import type { VectorLike } from './vectors';
 
 export interface LSHRSOptions extends ShapeOptions {
@@ -212,8 +212,54 @@ export interface InspectResult {
 
 export type RuntimeOptions = Pick<
   LSHRSOptions,
-  'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas'
+  'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas' | 'allowEviction'
 >;
+
+// The names each options object takes: any other is refused (JavaScript callers have no type check
+// to catch a misspelt one, which would otherwise be ignored).
+const LSHRS_OPTIONS = optionNames<LSHRSOptions>({
+  redis: true,
+  dim: true,
+  store: true,
+  fetchVectors: true,
+  prefix: true,
+  seed: true,
+  numPerm: true,
+  numBands: true,
+  rowsPerBand: true,
+  threshold: true,
+  expectedSize: true,
+  reversePages: true,
+  shards: true,
+  waitForReplicas: true,
+  batchSize: true,
+  maxCandidates: true,
+  rerankCandidates: true,
+  probes: true,
+  allowEviction: true,
+});
+const RUNTIME_OPTIONS = optionNames<RuntimeOptions>({
+  redis: true,
+  store: true,
+  fetchVectors: true,
+  batchSize: true,
+  maxCandidates: true,
+  rerankCandidates: true,
+  probes: true,
+  waitForReplicas: true,
+  allowEviction: true,
+});
+const INDEX_OPTIONS = optionNames<IndexOptions>({ onProgress: true, signal: true, resume: true, total: true, skipInvalid: true });
+const QUERY_OPTIONS = optionNames<QueryOptions>({ topK: true, topP: true, rerank: true, maxCandidates: true, rerankCandidates: true, probes: true });
+
+/** The option names of `new LSHRS(options)`. */
+export const checkLshrsOptions = (options: object) => checkOptionNames(options, LSHRS_OPTIONS, 'LSHRS');
+/** The runtime option names of `LSHRS.fromJSON` and, with `prefix`, of `LSHRS.open`. */
+export const checkRuntimeOptions = (options: object, call: 'LSHRS.fromJSON' | 'LSHRS.open') =>
+  checkOptionNames(options, call === 'LSHRS.open' ? [...RUNTIME_OPTIONS, 'prefix'] : RUNTIME_OPTIONS, call);
+/** The option names of `index` (and, without `resume`, of `ingestParquet`). */
+export const checkIndexOptions = (options: object, call: 'index' | 'ingestParquet') =>
+  checkOptionNames(options, call === 'index' ? INDEX_OPTIONS : INDEX_OPTIONS.filter((name) => name !== 'resume'), call);
 
 /**
  * Limits of what one query may ask for, so that no option value, however large, holds the host's
@@ -291,6 +337,7 @@ function resolveBudget(options: Partial<Omit<QueryBudget, 'bucketReads'>>, fallb
 
 /** A query's plan: its options over the handle's budget; a reranked query needs a store. */
 export function resolveQuery(options: QueryOptions, budget: QueryBudget, hasStore: boolean): QueryPlan {
+  checkOptionNames(options, QUERY_OPTIONS, 'query');
   const topK = intOption('topK', options.topK ?? DEFAULTS.topK, 1, MAX_TOP_K);
   const topP = options.topP ?? DEFAULTS.topP;
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {

@@ -29,7 +29,7 @@ import {
 } from './lshrs-runner';
 import { machine, type Machine } from './machine';
 import { exactScanPeer } from './peers/exact-scan';
-import { HNSW_DEFAULTS, hnswPeer } from './peers/hnswlib';
+import { HNSW_DEFAULTS, HNSW_PEER, hnswPeer } from './peers/hnswlib';
 import { PGVECTOR_DEFAULTS, pgvectorPeer } from './peers/pgvector-pglite';
 import type { PeerResult } from './peers/types';
 import { measurePlacement, type PlacementFigures } from './placement';
@@ -228,7 +228,7 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
       peers.push(await hnswPeer(data, truth, { ...HNSW_DEFAULTS, efConstruction: o.hnswEfConstruction, efs: o.hnswEfs, repeats: o.repeats }));
     } else {
       peers.push({
-        peer: 'hnswlib-node (HNSW, in process)',
+        peer: HNSW_PEER,
         points: [],
         skipped: `not run on ${data.n.toLocaleString('en-US')} rows: its build adds one point at a time on one thread, the longest step of the 1M run, and would take hours at this size; --hnsw-max raises the limit (${o.hnswMax.toLocaleString('en-US')})`,
       });

@@ -1,10 +1,11 @@
 /*
- * Memory of large builds (npm run scale:memory): a 1,000,000-row build from PostgreSQL, and a
- * 1,000,000-row parquet file written as ONE row group loaded through `lshrs load`'s path, each in a
- * child process that samples its own memory as batches land. Prints a markdown section for
+ * Memory of large builds (npm run scale:memory): a 1,000,000-row build from PostgreSQL, a
+ * 200,000-row parquet file in DuckDB's default row groups (122,880 rows), and a 1,000,000-row
+ * parquet file written as ONE row group, the two files loaded through `lshrs load`'s path; each
+ * in a child process that samples its own memory as batches land. Prints a markdown section for
  * BENCHMARKS.md. Uses REDIS_URL / DATABASE_URL when set, else throwaway servers.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ function emit(text: string): void {
 }
 
 const ROWS = Number(process.env.SCALE_ROWS ?? 1_000_000);
+/** Rows of the file in DuckDB's default row groups: one full group of 122,880 and a second one. */
+const GROUPED_ROWS = 200_000;
 const DIM = 384;
 const log = (line: string) => process.stderr.write(`[scale] ${line}\n`);
 
@@ -42,6 +45,8 @@ interface ChildReport {
   samples: Sample[];
   peakRss: number;
   peakHeap: number;
+  /** getrusage's maximum resident set size of the child, in bytes. */
+  maxRss: number;
 }
 
 /** Runs scripts/scale/measure-child.ts with the given job and reads its JSON report. */
@@ -73,20 +78,33 @@ async function fillTable(pool: pg.Pool, table: string): Promise<void> {
   }
 }
 
-async function writeOneRowGroupParquet(file: string): Promise<void> {
+/** Writes `rows` random rows with DuckDB's COPY: in one row group, or in its default row groups. */
+async function writeParquet(file: string, rows: number, oneRowGroup: boolean): Promise<number[]> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   // One row group of 1M x 384 floats is buffered whole by the writer: give it room.
   const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '12GB', preserve_insertion_order: 'false' });
   const connection = await instance.connect();
   await connection.run(
     `COPY (SELECT i AS id, list_transform(range(${DIM}), x -> (random() - 0.5)::FLOAT) AS embedding, 'row ' || i AS text
-           FROM range(1, ${ROWS + 1}) t(i))
-     TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE ${ROWS})`,
+           FROM range(1, ${rows + 1}) t(i))
+     TO '${file}' (FORMAT parquet${oneRowGroup ? `, ROW_GROUP_SIZE ${rows}` : ''})`,
   );
-  const groups = await connection.runAndReadAll(`SELECT count(DISTINCT row_group_id) AS n FROM parquet_metadata('${file}')`);
-  log(`parquet: ${ROWS} rows in ${groups.getRowObjects()[0].n} row group(s)`);
+  const groups = await connection.runAndReadAll(`SELECT DISTINCT row_group_id, row_group_num_rows AS n FROM parquet_metadata('${file}') ORDER BY 1`);
+  const sizes = groups.getRowObjects().map((g) => Number(g.n));
+  log(`parquet: ${rows} rows in row groups of ${sizes.join(', ')}`);
   connection.closeSync();
   instance.closeSync();
+  return sizes;
+}
+
+/** The commit the run measured, with a mark when the work tree had changes. */
+function commit(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: __dirname, encoding: 'utf8' }).trim();
+  try {
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? ' (with local changes)' : ''}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -101,7 +119,7 @@ function section(title: string, command: string, r: ChildReport): string {
     `### ${title}`,
     '',
     `${r.rows.toLocaleString('en-US')} rows, dim ${DIM}, in ${r.seconds.toFixed(0)} s (${Math.round(r.rows / r.seconds).toLocaleString('en-US')} rows/s on this shared 2-core machine); ${command}`,
-    `peak RSS ${mib(r.peakRss)}, peak heap ${mib(r.peakHeap)}.`,
+    `peak RSS ${mib(r.peakRss)} and peak heap ${mib(r.peakHeap)} after a batch; peak RSS ${mib(r.maxRss)} over the whole process (getrusage).`,
     '',
     '| rows done | heap used | RSS |',
     '| ---: | ---: | ---: |',
@@ -138,14 +156,24 @@ async function main(): Promise<void> {
         'Measured by `npm run scale:memory` (scripts/scale/): each build runs in its own Node process',
         'that samples `process.memoryUsage()` after every batch that lands; the tables show heap and RSS as the rows go by.',
         '',
+        `(Run at commit ${commit()} on ${new Date().toISOString().slice(0, 10)}, on the shared 2-core machine.)`,
+        '',
         '',
       ].join('\n'),
     );
     const fromTable = await runChild({ ...env, JOB: 'table', TABLE: table, PREFIX: `scale-table-${process.pid}` });
     emit(`${section('Build from PostgreSQL (`lsh.index()`)', 'keyset pages of 500 rows', fromTable)}\n`);
     await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+    const grouped = join(dir, 'default-row-groups.parquet');
+    const sizes = await writeParquet(grouped, GROUPED_ROWS, false);
+    const fromGroups = await runChild({ ...env, JOB: 'parquet', FILE: grouped, TABLE: `${table}_groups`, PREFIX: `scale-groups-${process.pid}` });
+    emit(
+      `${section(`Parquet in DuckDB's default row groups (${sizes.map((n) => n.toLocaleString('en-US')).join(' + ')} rows; \`lsh.ingestParquet(file)\`, the path of \`lshrs load\`)`, 'rows written to PostgreSQL and Redis', fromGroups)}\n`,
+    );
+    await pool.query(`DROP TABLE IF EXISTS "${table}_groups"`);
+    rmSync(grouped, { force: true });
     const file = join(dir, 'one-row-group.parquet');
-    await writeOneRowGroupParquet(file);
+    await writeParquet(file, ROWS, true);
     const fromParquet = await runChild({ ...env, JOB: 'parquet', FILE: file, TABLE: `${table}_parquet`, PREFIX: `scale-parquet-${process.pid}` });
     emit(
       `${section(`Parquet with one ${ROWS.toLocaleString('en-US')}-row row group (\`lsh.ingestParquet(file)\`, the path of \`lshrs load\`)`, 'rows written to PostgreSQL and Redis', fromParquet)}\n`,

@@ -3,6 +3,7 @@ import type { Id } from '../ids';
 import { float32FromLE } from '../float32';
 import type { IndexItem } from '../options';
 import { quoteIdent } from '../sql';
+import { checkOptionNames, optionNames } from '../validate';
 
 export interface ParquetColumns {
   /** @defaultValue "id" */
@@ -13,13 +14,23 @@ export interface ParquetColumns {
   textColumn?: string | null;
 }
 
+const COLUMNS = optionNames<ParquetColumns>({ idColumn: true, vectorColumn: true, textColumn: true });
+
+/** Refuses a column option readParquet does not know (a misspelt one would read the default column). */
+export const checkParquetColumns = (columns: ParquetColumns) => checkOptionNames(columns, COLUMNS, 'readParquet');
+
 type DuckDB = typeof import('@duckdb/node-api');
 
 async function loadDuckDB(): Promise<DuckDB> {
   try {
     return await import('@duckdb/node-api');
-  } catch {
-    throw new LshrsError('BAD_OPTION', 'reading parquet needs the optional dependency @duckdb/node-api: npm install @duckdb/node-api');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
+      throw new LshrsError('BAD_OPTION', 'reading parquet needs the optional dependency @duckdb/node-api: npm install @duckdb/node-api');
+    }
+    // Installed but not loadable (a native binding for another platform, say): say so, not "install it".
+    throw new LshrsError('BAD_OPTION', `@duckdb/node-api, which reads parquet, failed to load: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -49,11 +60,16 @@ function toVector(value: unknown, row: number): Float32Array | readonly number[]
  * `lsh.index(...)`.
  */
 export async function* readParquet(path: string, columns: ParquetColumns = {}): AsyncGenerator<IndexItem> {
+  checkParquetColumns(columns);
   const { DuckDBInstance } = await loadDuckDB();
   const idColumn = columns.idColumn ?? 'id';
   const vectorColumn = columns.vectorColumn ?? 'embedding';
   const textColumn = columns.textColumn === null ? null : (columns.textColumn ?? 'text');
-  const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', threads: '2' });
+  // One thread: DuckDB's threads each decode a row group of their own, and two row groups of a file
+  // written with the default 122,880 rows x 384 floats overran the memory limit before the first
+  // row (out of memory at 512 MB). One thread holds one row group's buffers at a time, whatever
+  // their size; decoding is not what bounds a load (hashing and the writes are).
+  const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', threads: '1' });
   const connection = await instance.connect();
   try {
     const source = `read_parquet(${quoteLiteral(path)})`;

@@ -7,6 +7,7 @@ import { LshrsError } from '../errors';
 import type { IdType } from '../ids';
 import { connectionForSlot, nodeName, type RedisClient } from './connection';
 import type { CandidateList } from './script-calls';
+import { checkOptionNames, optionNames } from '../validate';
 
 /** Groups items by shard, keeping their order within each shard. */
 export function splitByShard<T>(items: readonly T[], shardOf: (item: T) => number): Map<number, T[]> {
@@ -136,9 +137,12 @@ export interface ReplicaShortfall {
   error?: string;
 }
 
+const WAIT_OPTIONS = optionNames<WaitForReplicas>({ replicas: true, timeoutMs: true, onShortfall: true });
+
 export function checkWaitForReplicas(value: unknown): WaitForReplicas | undefined {
   if (value === undefined) return undefined;
   const w = value as Partial<WaitForReplicas> | null;
+  if (typeof w === 'object' && w !== null) checkOptionNames(w, WAIT_OPTIONS, 'waitForReplicas');
   const ok =
     typeof w === 'object' &&
     w !== null &&

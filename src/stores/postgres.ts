@@ -3,6 +3,7 @@ import { LshrsError } from '../errors';
 import type { Id, IdType } from '../ids';
 import { float32FromLE, float32ToLE } from '../float32';
 import { quoteIdent } from '../sql';
+import { checkOptionNames, optionNames } from '../validate';
 import type { ScannedRow, StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {
@@ -36,6 +37,25 @@ export interface CreateTableOptions {
   /** `null` for none. @defaultValue "text" */
   textColumn?: string | null;
 }
+
+const STORE_OPTIONS = optionNames<PostgresVectorStoreOptions>({
+  pool: true,
+  connectionString: true,
+  table: true,
+  idColumn: true,
+  vectorColumn: true,
+  textColumn: true,
+  readOnly: true,
+});
+const TABLE_OPTIONS = optionNames<CreateTableOptions & { table: string }>({
+  table: true,
+  idType: true,
+  vectorType: true,
+  dim: true,
+  idColumn: true,
+  vectorColumn: true,
+  textColumn: true,
+});
 
 type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
 
@@ -116,6 +136,7 @@ export class PostgresVectorStore implements VectorStore {
   private shape?: Promise<TableShape>;
 
   constructor(options: PostgresVectorStoreOptions) {
+    checkOptionNames(options, STORE_OPTIONS, 'PostgresVectorStore');
     if (options.pool) {
       this.pool = options.pool;
       this.ownsPool = false;
@@ -148,6 +169,7 @@ export class PostgresVectorStore implements VectorStore {
    * default: the fastest to fetch) and a text column.
    */
   static async createTable(pool: pg.Pool, options: CreateTableOptions & { table: string }): Promise<void> {
+    checkOptionNames(options, TABLE_OPTIONS, 'createTable');
     const idType = options.idType ?? 'bigint';
     const vectorType = options.vectorType ?? 'bytea';
     if (!['bigint', 'text'].includes(idType) || !['bytea', 'real[]', 'double precision[]', 'vector'].includes(vectorType)) {

@@ -3,6 +3,7 @@ import { closeRedis, openRedis, type RedisClient } from '../redis/connection';
 import { pageOf, type Id } from '../ids';
 import { float32FromLE, float32ToLE } from '../float32';
 import type { StoredItem, StoreWrite, VectorStore } from './types';
+import { checkOptionNames, optionNames } from '../validate';
 
 export interface RedisVectorStoreOptions {
   /** An ioredis client or cluster the host holds, or a URL (then `close()` quits it). */
@@ -12,6 +13,8 @@ export interface RedisVectorStoreOptions {
   /** Hashes the vectors are spread over. @defaultValue 65536 */
   pages?: number;
 }
+
+const STORE_OPTIONS = optionNames<RedisVectorStoreOptions>({ redis: true, prefix: true, pages: true });
 
 /**
  * Vectors as little-endian float32 bytes in Redis, for users who want one system only. They sit
@@ -24,6 +27,7 @@ export class RedisVectorStore implements VectorStore {
   private readonly pages: number;
 
   constructor(options: RedisVectorStoreOptions) {
+    checkOptionNames(options, STORE_OPTIONS, 'RedisVectorStore');
     ({ client: this.client, owned: this.owned } = openRedis(options.redis));
     this.tag = `{${checkPrefix(options.prefix ?? 'lshrs')}}`;
     this.pages = options.pages ?? 65536;

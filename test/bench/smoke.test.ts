@@ -6,6 +6,15 @@ import { databaseUrl, redisUrl } from '../support/servers';
 // harness cannot rot. Structure only: no figure here is a timing assertion.
 let report: BenchReport;
 
+function hnswlibInstalled(): boolean {
+  try {
+    require.resolve('hnswlib-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 beforeAll(async () => {
   report = await runBench({ tiny: true, redisUrl: redisUrl(), databaseUrl: databaseUrl(), command: 'smoke test' });
 }, 180_000);
@@ -29,6 +38,15 @@ test('a tiny benchmark run measures every figure on the synthetic set', () => {
   expect(set.hashing[0].oneThread).toBeGreaterThan(0);
   expect(set.peers.map((p) => p.peer)).toEqual(['exact Float32Array scan', 'hnswlib-node (HNSW, in process)']);
   expect(set.peers[0].points[0].recall.at10).toBe(1);
+  // hnswlib-node is not a dependency (it needs a C++ compiler): present, it runs; absent, the
+  // report says so and how to add it.
+  const hnsw = set.peers[1];
+  if (hnswlibInstalled()) expect(hnsw.points.length).toBeGreaterThan(0);
+  else
+    expect(hnsw).toMatchObject({
+      points: [],
+      skipped: expect.stringMatching(/^hnswlib-node is not installed: `npm install --no-save hnswlib-node@3`/),
+    });
   for (const peer of set.peers) for (const p of peer.points) expect(inUnit(p.recall.at10)).toBe(true);
   expect(report.placement?.results.map((r) => r.store)).toEqual(
     expect.arrayContaining(['PostgreSQL bytea', 'PostgreSQL real[]', 'RedisVectorStore']),

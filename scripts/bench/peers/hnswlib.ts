@@ -2,11 +2,14 @@
  * hnswlib-node: in-process HNSW (C++), built from the vectors in memory, then an ef sweep over the
  * same held-out queries. Its calls take plain arrays, so each vector is converted on the way in;
  * that conversion is part of what a Node user pays and stays inside the timings.
+ *
+ * hnswlib-node is not a dependency of the repository: node-gyp compiles it at install, which needs a
+ * C++ toolchain, and `npm install` must work without one. It is loaded when present; when it is
+ * missing the bench skips this peer and its report says why and how to add it.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HierarchicalNSW } from 'hnswlib-node';
 import type { Dataset, Neighbours } from '../dataset';
 import { recallAt } from '../ground-truth';
 import { medianPercentiles, now, percentiles, progress, type Percentiles } from '../timing';
@@ -21,8 +24,38 @@ export interface HnswOptions {
 
 export const HNSW_DEFAULTS = { m: 16, efConstruction: 200, efs: [10, 20, 40, 80, 160, 320] };
 
+export const HNSW_PEER = 'hnswlib-node (HNSW, in process)';
+
+/** The part of hnswlib-node's API the peer calls (typed here: the package may be absent). */
+interface HierarchicalNSW {
+  initIndex(options: { maxElements: number; m: number; efConstruction: number; randomSeed: number }): void;
+  addPoint(point: number[], label: number): void;
+  writeIndexSync(path: string): void;
+  setEf(ef: number): void;
+  searchKnn(query: number[], k: number): { neighbors: number[] };
+}
+type HnswModule = { HierarchicalNSW: new (space: 'cosine', dim: number) => HierarchicalNSW };
+
+/** hnswlib-node, or why it cannot be loaded here. */
+export async function loadHnswlib(): Promise<HnswModule | { missing: string }> {
+  const name = 'hnswlib-node'; // a variable, so the type check does not need the package
+  try {
+    return (await import(name)) as HnswModule;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why =
+      code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : `not loadable (${(err as Error).message.split('\n')[0]})`;
+    return { missing: `hnswlib-node is ${why}: \`npm install --no-save hnswlib-node@3\` adds it (node-gyp compiles it, with a C++ compiler)` };
+  }
+}
+
 export async function hnswPeer(data: Dataset, truth: Neighbours, options: HnswOptions): Promise<PeerResult> {
-  const index = new HierarchicalNSW('cosine', data.dim);
+  const hnswlib = await loadHnswlib();
+  if ('missing' in hnswlib) {
+    progress(`  skipped: ${hnswlib.missing}`);
+    return { peer: HNSW_PEER, points: [], skipped: hnswlib.missing };
+  }
+  const index = new hnswlib.HierarchicalNSW('cosine', data.dim);
   index.initIndex({ maxElements: data.n, m: options.m, efConstruction: options.efConstruction, randomSeed: 100 });
   const started = now();
   for (const chunk of data.chunks()) {
@@ -67,7 +100,7 @@ export async function hnswPeer(data: Dataset, truth: Neighbours, options: HnswOp
     });
   }
   return {
-    peer: 'hnswlib-node (HNSW, in process)',
+    peer: HNSW_PEER,
     build: {
       seconds: buildSeconds,
       vectorsPerSecond: data.n / buildSeconds,
