@@ -116,6 +116,11 @@ export interface QueryOptions {
   rerankCandidates?: number;
   /** Buckets read per band on average (see LSHRSOptions.probes). @defaultValue the index's probes */
   probes?: number;
+  /**
+   * Stops the query before its next step (the Redis call, the store fetch): the call then rejects
+   * with the signal's reason (an `AbortError` unless the reason is given). A step in flight finishes.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a write (`index`, `ingest`, a build) did to the index. */

@@ -35,7 +35,7 @@ export class Searcher {
   /** The nearest items to `vector`: candidates from the buckets, reranked by exact cosine. */
   query(vector: VectorLike, options: QueryOptions): Promise<Hit[]> {
     const plan = this.plan(options);
-    return this.searchVector(toFloat32(vector, this.deps.shape.dim, 'query'), plan);
+    return this.searchVector(toFloat32(vector, this.deps.shape.dim, 'query'), plan, options.signal);
   }
 
   /**
@@ -46,18 +46,20 @@ export class Searcher {
     commonIdType([id]);
     const plan = this.plan(options);
     const wider = { ...plan, topK: plan.topK + 1 };
+    const signal = options.signal;
     let hits: Hit[];
+    signal?.throwIfAborted();
     if (plan.rerank) {
       const row = [...(await (this.deps.store as VectorStore).fetch([id]))].find((r) => String(r.id) === String(id));
       if (!row) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} has no row in the store`);
       const q = toFloat32(row.vector, this.deps.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
-      hits = await this.searchVector(q, wider);
+      hits = await this.searchVector(q, wider, signal);
     } else {
       const record = await this.deps.index.reverseRecord(id);
       if (!record) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
       // No vector, no projections: only the id's own buckets are read.
       const { bands, rows } = this.deps.shape;
-      hits = await this.search(ownBuckets(unpackSignature(record.signature, bands, rows)), record.signature, null, wider);
+      hits = await this.search(ownBuckets(unpackSignature(record.signature, bands, rows)), record.signature, null, wider, signal);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -67,16 +69,20 @@ export class Searcher {
   }
 
   /** Hashes a query vector, lists the buckets it probes, and searches them. */
-  private searchVector(q: Float32Array, plan: QueryPlan): Promise<Hit[]> {
+  private searchVector(q: Float32Array, plan: QueryPlan, signal: AbortSignal | undefined): Promise<Hit[]> {
     const { shape, planes } = this.deps;
     const values = bandValues(q, 1, planes, shape);
     const probed =
       plan.probes > 1 ? probeSequence(values, projections(q, planes, shape.dim), shape.bands, shape.rows, plan.probes) : ownBuckets(values);
-    return this.search(probed, packSignature(values, 0, shape.bands, shape.rows), q, plan);
+    return this.search(probed, packSignature(values, 0, shape.bands, shape.rows), q, plan, signal);
   }
 
-  /** The candidates of the probed buckets, then (reranked) one store fetch and exact cosines. */
-  private async search(probed: readonly Probe[], signature: Buffer, q: Float32Array | null, plan: QueryPlan): Promise<Hit[]> {
+  /**
+   * The candidates of the probed buckets, then (reranked) one store fetch and exact cosines. An
+   * aborted `signal` stops it before each of the two calls, with the signal's reason.
+   */
+  private async search(probed: readonly Probe[], signature: Buffer, q: Float32Array | null, plan: QueryPlan, signal?: AbortSignal): Promise<Hit[]> {
+    signal?.throwIfAborted();
     const found = await this.deps.index.candidates(probed, signature, plan);
     const idType = found.idType;
     if (!idType || found.ids.length === 0) return [];
@@ -84,6 +90,7 @@ export class Searcher {
     if (!plan.rerank || !q) return ids.slice(0, plan.topK).map((id, i) => ({ id, score: this.estimate(found, i), collisions: found.collisions[i] }));
     const take = Math.ceil(plan.topP * ids.length);
     const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
+    signal?.throwIfAborted();
     const rows = await (this.deps.store as VectorStore).fetch(candidates.ids);
     return rerankByCosine(q, candidates, rows, plan.topK);
   }
