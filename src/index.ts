@@ -5,6 +5,8 @@ export type { InspectResult, IndexDescription } from './lshrs';
 export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/ops';
 export type { Hit } from './query/rerank';
+export { TRACE_CHANNELS } from './tracing';
+export type { QueryTrace, QueryPhases, IndexTrace, IndexPhases, DeleteTrace } from './tracing';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';
 export type { Id, IdType } from './ids';
