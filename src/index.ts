@@ -1,6 +1,6 @@
 export { LSHRS, defaultProbes, MAX_PROBES } from './lshrs';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
-export type { BuildProgress } from './options';
+export type { BuildProgress, StoreInfo } from './options';
 export type { InspectResult, IndexDescription } from './lshrs';
 export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/ops';

@@ -7,10 +7,13 @@ import type { Id, IdType } from './ids';
 import type { ShapeOptions } from './params/shape';
 import type { RedisClient } from './redis/connection';
 import type { WaitForReplicas } from './redis/fanout';
+import type { StoreInfo } from './redis/meta';
 import type { BucketSize, NodeFootprint } from './redis/ops';
 import type { FetchVectors, VectorStore } from './stores/types';
 import { intOption } from './validate';
 import type { VectorLike } from './vectors';
+
+export type { StoreInfo } from './redis/meta';
 
 export interface LSHRSOptions extends ShapeOptions {
   /** An ioredis `Redis` or `Cluster` the host holds (never closed by lshrs), or a URL (closed by `close()`). */
@@ -160,6 +163,8 @@ export interface IndexDescription extends SavedState {
   shardIds: number[];
   /** Where a build stands: its state and the last id it wrote. */
   build: { state: string; cursor: string } | null;
+  /** The store recorded with `recordStore`, or null. */
+  store: StoreInfo | null;
 }
 
 export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
