@@ -108,7 +108,11 @@ export class Writer {
         write: (hashed: HashedBatch) => this.write(hashed, trace),
       },
       { ...options, total },
-    );
+    ).catch(async (err: unknown) => {
+      // Stopped by its signal, the build is no longer running: say so, beside the position it reached.
+      if (options.signal?.aborted) await index.setMetaField('buildState', 'interrupted');
+      throw err;
+    });
     await index.finishBuild();
     return counts;
   }

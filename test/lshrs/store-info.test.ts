@@ -59,3 +59,38 @@ test('recordStore refuses what is not a store description', async () => {
     await expect(lsh.recordStore(bad as unknown as StoreInfo)).rejects.toMatchObject({ code: 'BAD_OPTION' });
   }
 });
+
+test('an aborted build leaves buildState "interrupted" with its position; resume makes it "done"', async () => {
+  const prefix = uniqueName('interrupted');
+  const handle = () => new LSHRS({ redis, dim: DIM, prefix, batchSize: 100, store: new PostgresVectorStore({ pool, table }) });
+  const controller = new AbortController();
+  const first = handle();
+  await expect(
+    first.index(undefined, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.done === 200) controller.abort();
+      },
+    }),
+  ).rejects.toMatchObject({ name: 'AbortError' });
+  const build = (await first.describe()).build;
+  expect(build?.state).toBe('interrupted');
+  expect(Number(build?.cursor)).toBeGreaterThanOrEqual(200);
+  expect((await first.describe()).ids).toBe(Number(build?.cursor));
+  await first.close();
+
+  const resumed = handle();
+  expect(await resumed.index(undefined, { resume: true })).toMatchObject({ added: 600 - Number(build?.cursor) });
+  expect((await resumed.describe()).build).toEqual({ state: 'done', cursor: '600' });
+  await resumed.close();
+  await new LSHRS({ redis, dim: DIM, prefix }).clear();
+
+  // Aborted before any batch landed on a new index: nothing is left in Redis.
+  const early = new AbortController();
+  early.abort();
+  const none = uniqueName('never');
+  await expect(
+    new LSHRS({ redis, dim: DIM, prefix: none, store: new PostgresVectorStore({ pool, table }) }).index(undefined, { signal: early.signal }),
+  ).rejects.toMatchObject({ name: 'AbortError' });
+  expect(await redis.exists(`{${none}}:meta`)).toBe(0);
+});
