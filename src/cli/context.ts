@@ -6,10 +6,11 @@ import { LSHRS } from '../lshrs';
 import { closeRedis, type RedisClient } from '../redis/connection';
 import { PostgresVectorStore } from '../stores/postgres';
 import { connectUrl } from './connect';
+import { fileError } from './errors';
 
-/** Options every command takes (flags, else environment, else defaults). */
+/** Options every command takes (flags, else environment, else defaults: commander resolves them). */
 export interface GlobalOptions {
-  redis?: string;
+  redis: string;
   database?: string;
   prefix: string;
   table: string;
@@ -40,7 +41,11 @@ export class CliContext {
   }
 
   get redisUrl(): string {
-    return this.options.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    return this.options.redis;
+  }
+
+  get databaseUrl(): string | undefined {
+    return this.options.database;
   }
 
   /** The Redis of `--redis`: the one server, or the whole cluster when it is a cluster node. */
@@ -51,7 +56,7 @@ export class CliContext {
 
   /** The table store, when a database is configured (needed by load, index and reranked queries). */
   vectorStore(required: boolean): PostgresVectorStore | undefined {
-    const url = this.options.database ?? process.env.DATABASE_URL;
+    const url = this.databaseUrl;
     if (!url) {
       if (required) throw new LshrsError('NO_STORE', 'this command needs PostgreSQL: pass --database URL or set DATABASE_URL');
       return undefined;
@@ -138,13 +143,23 @@ export function typedId(raw: string, idType: IdType): Id {
 
 /** A query vector from a file: a JSON array of numbers, or raw little-endian float32 (.f32). */
 export function readVectorFile(path: string): number[] {
-  const bytes = readFileSync(path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw fileError(path, err);
+  }
   if (path.endsWith('.f32')) {
     return Array.from(float32FromLE(bytes));
   }
-  const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
   if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'number')) {
-    throw new LshrsError('DIMENSION', `${path} is neither a JSON array of numbers nor a .f32 file`);
+    throw new LshrsError('BAD_OPTION', `${path} is neither a JSON array of numbers nor a .f32 file`);
   }
   return parsed;
 }

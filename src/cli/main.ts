@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
 import { defaultProbes, type IndexResult } from '../options';
@@ -10,41 +11,63 @@ import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../query/rerank';
 import type { PostgresVectorStore } from '../stores/postgres';
 import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
-import { bytes, clip, print, printJson, table } from './output';
+import { CliError, describeError, EXIT, oneLine } from './errors';
+import { bytes, clip, print, printError, printJson, table } from './output';
 import { progressReporter } from './progress';
 import { sCurveSvg } from './scurve-svg';
 
+/** lshrs' version, from its package.json: two folders up from src/cli/main.ts and from dist/cli/main.js alike. */
+function packageVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** With --json anywhere on the line, errors (usage errors too) are JSON on stdout. */
+const jsonWanted = process.argv.includes('--json');
+
 const program = new Command('lshrs')
   .description('Operate an lshrs index: LSH buckets in Redis, vectors in PostgreSQL.')
-  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379); a cluster node stands for its whole cluster')
-  .option('--database <url>', 'PostgreSQL URL of the vector table (default: $DATABASE_URL)')
+  .version(packageVersion(), '-V, --version', 'print the lshrs version')
+  // Every subcommand's help lists these global options too.
+  .configureHelp({ showGlobalOptions: true })
+  // Commander's own errors are reported like every other: one line, a code, exit 2 (see the end).
+  .configureOutput({ outputError: () => undefined })
+  .exitOverride()
+  .addOption(new Option('--redis <url>', 'Redis URL; a cluster node stands for its whole cluster').env('REDIS_URL').default('redis://127.0.0.1:6379'))
+  .addOption(new Option('--database <url>', 'PostgreSQL URL of the vector table').env('DATABASE_URL'))
   .option('--prefix <name>', 'the index: its keys are {prefix}:...', 'lshrs')
   .option('--table <name>', 'the vector table, optionally schema-qualified', 'lshrs_items')
   .option('--id-column <name>', 'id column of the table', 'id')
   .option('--vector-column <name>', 'embedding column of the table', 'embedding')
   .option('--text-column <name>', 'text column of the table ("" for none)', 'text')
-  .option('--json', 'machine-readable output')
-  .showHelpAfterError();
+  .option('--json', 'machine-readable output (errors too: {"error": {"code", "message"}})');
 
-type Run = (ctx: CliContext, json: boolean) => Promise<number | undefined>;
+/** Reports an error in one line with its code; returns the exit code. */
+function reportError(err: unknown, json: boolean, ctx?: CliContext): number {
+  const { code, message } = describeError(err, { redisUrl: ctx?.redisUrl, databaseUrl: ctx?.databaseUrl });
+  printError(code, message, json);
+  return err instanceof CliError ? err.exitCode : EXIT.error;
+}
 
-/** Runs a command with its connections, closing them after; LshrsErrors become one plain line. */
+/** Runs a command with its connections, closing them after; every error becomes one line with a code (exit 2). */
 function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | undefined>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const options = command.optsWithGlobals() as GlobalOptions;
+    const json = options.json === true;
     const ctx = new CliContext(options);
+    let code: number;
     try {
-      const code = await (run as (...a: unknown[]) => ReturnType<Run>)(ctx, options.json === true, ...args.slice(0, -1));
-      process.exitCode = code ?? 0;
+      code = (await (run as (...a: unknown[]) => Promise<number | undefined>)(ctx, json, ...args.slice(0, -1))) ?? EXIT.ok;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (options.json) printJson({ error: { code: err instanceof LshrsError ? err.code : 'ERROR', message } });
-      else process.stderr.write(`lshrs: ${message}\n`);
-      process.exitCode = 1;
+      code = reportError(err, json, ctx);
     } finally {
       await ctx.close().catch(() => undefined);
     }
+    process.exitCode = code;
   };
 }
 
@@ -170,7 +193,7 @@ queryOptions(
     .addOption(new Option('--vector <file>', 'query vector: a JSON array, or raw float32 (.f32)')),
 ).action(
   action(async (ctx, json, flags: QueryFlags & { id?: string; vector?: string }) => {
-    if (!flags.id && !flags.vector) throw new LshrsError('BAD_OPTION', 'give --id ID or --vector FILE');
+    if (!flags.id && !flags.vector) throw new CliError('USAGE', 'query needs --id ID or --vector FILE');
     const lsh = await ctx.openIndex(flags.rerank || flags.id !== undefined);
     let vector: ArrayLike<number>;
     if (flags.id !== undefined) {
@@ -278,7 +301,7 @@ program
 
 program
   .command('verify')
-  .description('check that buckets and reverse records agree and every id has a row; exit 1 on problems')
+  .description('check that buckets and reverse records agree and every id has a row; exit 1 on findings')
   .option('--repair', 'fix what the check finds')
   .action(
     action(async (ctx, json, flags: { repair?: boolean }) => {
@@ -303,7 +326,7 @@ program
         }
         print(lines.join('\n'));
       }
-      return report.consistent || report.repaired ? 0 : 1;
+      return report.consistent || report.repaired ? EXIT.ok : EXIT.findings;
     }),
   );
 
@@ -367,7 +390,26 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+// Commander's own exits (help, version, usage errors) come here as CommanderErrors; the command
+// named in a usage error's hint is the one that raised it.
+let usageOf = 'lshrs';
+for (const command of program.commands) {
+  command.exitOverride((err) => {
+    usageOf = `lshrs ${command.name()}`;
+    throw err;
+  });
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`lshrs: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  if (err instanceof CommanderError) {
+    // Help and --version exit 0; `lshrs` alone prints the help and exits 2, like any usage error.
+    if (err.exitCode === 0 || err.code === 'commander.help') {
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.error;
+      return;
+    }
+    const message = `${oneLine(err.message.replace(/^error: /, ''))} (see ${usageOf} --help)`;
+    process.exitCode = reportError(new CliError('USAGE', message), jsonWanted);
+    return;
+  }
+  process.exitCode = reportError(err, jsonWanted);
 });

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { LSHRS } from '../../src';
 import { float32ToLE } from '../../src/float32';
 import { lshrs } from '../support/cli';
-import { newRedis, uniqueName } from '../support/servers';
+import { databaseUrl, newRedis, uniqueName } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
 
 const DEMO = resolve(__dirname, '..', '..', 'data', 'demo.parquet');
@@ -95,13 +95,15 @@ test('load, index, query, similar, stats, inspect, delete and verify on the demo
   expect(json(['verify'])).toMatchObject({ ids: 2005, consistent: true });
 });
 
-test('errors are one plain line and exit 1; --json gives them as JSON', () => {
+test('errors are one plain line and exit 2; --json gives them as one line of JSON with their code', () => {
   const missing = lshrs(['--prefix', uniqueName('none'), 'stats']);
-  expect(missing.status).toBe(1);
+  expect(missing.status).toBe(2);
   expect(missing.stderr).toMatch(/^lshrs: there is no index "t\d+_\d+_none" in Redis\n$/);
   const asJson = lshrs(['--prefix', uniqueName('none'), '--json', 'stats']);
+  expect(asJson.status).toBe(2);
+  expect(asJson.stdout).toMatch(/^\{.*\}\n$/);
   expect(JSON.parse(asJson.stdout)).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('there is no index') } });
-  expect(lshrs(['query']).status).toBe(1);
+  expect(lshrs(['query'])).toMatchObject({ status: 2, stderr: 'lshrs: query needs --id ID or --vector FILE\n' });
 });
 
 test('tune lists configurations with rates and expected candidates, and writes the S-curves as SVG', () => {
@@ -129,4 +131,83 @@ test('a new index is planned for --expected-size, or for the rows of the table i
   json(['--prefix', bySize, 'index']);
   expect(json(['--prefix', bySize, 'stats'])).toMatchObject({ bands: 16, rows: 8 });
   for (const p of [planned, bySize]) await (await LSHRS.open({ redis, prefix: p })).clear();
+});
+
+test('--version prints the package version; every subcommand lists the global options, REDIS_URL and DATABASE_URL among them', () => {
+  const { version } = JSON.parse(readFileSync(resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
+  for (const flag of ['--version', '-V']) expect(lshrs([flag])).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
+  for (const command of ['load', 'index', 'query', 'similar', 'stats', 'inspect', 'delete', 'verify', 'tune']) {
+    const help = lshrs([command, '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Global Options:');
+    expect(help.stdout).toMatch(/--redis <url>[\s\S]*env:\s+REDIS_URL\)/);
+    expect(help.stdout).toMatch(/--database <url>[\s\S]*env:\s+DATABASE_URL\)/);
+    expect(help.stdout).toContain('--prefix <name>');
+    expect(help.stdout).toContain('--json');
+  }
+});
+
+test('REDIS_URL and DATABASE_URL are read from the environment, and the flags win over them', () => {
+  const dead = { REDIS_URL: 'redis://127.0.0.1:1' };
+  const refused = lshrs(['--prefix', prefix, '--json', 'stats'], dead);
+  expect(refused.status).toBe(2);
+  expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'REDIS', message: expect.stringMatching(/^cannot reach Redis at 127\.0\.0\.1:1/) });
+  const plain = lshrs(['--prefix', prefix, 'stats'], dead);
+  expect(plain.stderr.trim().split('\n').pop()).toMatch(/^lshrs: cannot reach Redis at 127\.0\.0\.1:1/);
+  const redisFlag = lshrs(['--redis', new URL(process.env.LSHRS_TEST_REDIS_URL as string).href, '--prefix', prefix, '--json', 'stats'], dead);
+  expect(redisFlag.status).toBe(0);
+  // No DATABASE_URL: a reranked query needs the table and says so; --database gives it.
+  const noDatabase = lshrs([...common, '--json', 'query', '--id', '7'], { DATABASE_URL: undefined });
+  expect(JSON.parse(noDatabase.stdout).error.code).toBe('NO_STORE');
+  expect(lshrs([...common, '--database', databaseUrl(), '--json', 'query', '--id', '7'], { DATABASE_URL: undefined }).status).toBe(0);
+});
+
+test('exit codes and error codes: usage errors, Redis, PostgreSQL and files each give one line with a documented code, exit 2', async () => {
+  const usage = [
+    [['stats', '--bogus'], "unknown option '--bogus' (see lshrs stats --help)"],
+    [['similar'], "missing required argument 'id' (see lshrs similar --help)"],
+    [['nosuch'], "unknown command 'nosuch' (see lshrs --help)"],
+    [['query', '--top-k'], "option '--top-k <n>' argument missing (see lshrs query --help)"],
+  ] as const;
+  for (const [args, message] of usage) {
+    expect(lshrs([...args])).toEqual({ status: 2, stdout: '', stderr: `lshrs: ${message}\n` });
+    expect(lshrs(['--json', ...args])).toEqual({ status: 2, stdout: `${JSON.stringify({ error: { code: 'USAGE', message } })}\n`, stderr: '' });
+  }
+  const bare = lshrs([]); // no command: the help, on stderr, and exit 2
+  expect(bare.status).toBe(2);
+  expect(bare.stderr).toContain('Usage: lshrs [options] [command]');
+  expect(lshrs(['--help']).status).toBe(0);
+  expect(lshrs(['help', 'query']).status).toBe(0);
+
+  const errorOf = (args: string[], env?: Record<string, string | undefined>) => {
+    const result = lshrs(['--json', ...args], env);
+    expect(result.status).toBe(2);
+    expect(result.stdout.split('\n')).toHaveLength(2);
+    return JSON.parse(result.stdout).error;
+  };
+  const noDb = new URL(databaseUrl());
+  noDb.pathname = '/no_such_database';
+  expect(errorOf(['--prefix', prefix, '--database', noDb.href, 'query', '--id', '7'])).toEqual({
+    code: 'POSTGRES',
+    message: 'PostgreSQL: database "no_such_database" does not exist',
+  });
+  const unreachable = errorOf([
+    '--prefix',
+    prefix,
+    '--table',
+    table,
+    '--database',
+    'postgresql://postgres@127.0.0.1:1/postgres',
+    'query',
+    '--id',
+    '7',
+  ]);
+  expect(unreachable).toMatchObject({
+    code: 'POSTGRES',
+    message: expect.stringMatching(/^cannot reach PostgreSQL at 127\.0\.0\.1:1: .*ECONNREFUSED/),
+  });
+  expect(errorOf([...common, 'query', '--vector', join(dir, 'missing.json')])).toEqual({
+    code: 'FILE',
+    message: `cannot read ${join(dir, 'missing.json')}: no such file`,
+  });
 });
