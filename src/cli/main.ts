@@ -71,6 +71,11 @@ function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promi
   };
 }
 
+/** The command that continues where this one stopped, with the prefix when it is not the default. */
+function again(ctx: CliContext, rest: string): string {
+  return `lshrs ${ctx.options.prefix === 'lshrs' ? '' : `--prefix ${ctx.options.prefix} `}${rest}`;
+}
+
 const shapeOptions = (command: Command) =>
   command
     .option('--seed <seed>', 'hyperplane seed of a new index (default 42)')
@@ -147,6 +152,7 @@ interface QueryFlags {
   topP?: string;
   maxCandidates?: string;
   rerankCandidates?: string;
+  probes?: string;
   rerank: boolean;
 }
 
@@ -156,6 +162,7 @@ const queryOptions = (command: Command) =>
     .option('--top-p <p>', 'fraction of the collision-ranked candidates to rerank, in (0, 1]')
     .option('--max-candidates <n>', 'stage 1: candidates kept, best by collisions')
     .option('--rerank-candidates <n>', 'stage 2: of those, how many are reranked, closest by Hamming distance (0: skip)')
+    .option('--probes <n>', "buckets read per band on average: the query's own, then the likeliest bit flips (default: the index's)")
     .option('--no-rerank', 'the collision ranking only, without the vector table');
 
 function queryOptionsFrom(flags: QueryFlags) {
@@ -164,6 +171,7 @@ function queryOptionsFrom(flags: QueryFlags) {
     topP: optionalNumber(flags.topP, '--top-p'),
     maxCandidates: optionalInt(flags.maxCandidates, '--max-candidates'),
     rerankCandidates: optionalInt(flags.rerankCandidates, '--rerank-candidates'),
+    probes: optionalInt(flags.probes, '--probes'),
     rerank: flags.rerank,
   };
 }
@@ -296,6 +304,23 @@ program
       const result = await lsh.delete(ids);
       if (json) printJson(result);
       else print(`removed ${result.removed}, not in the index ${result.unknown}`);
+    }),
+  );
+
+program
+  .command('clear')
+  .description("delete every key of the index from Redis (the table's rows stay); asks for --yes")
+  .option('--yes', 'really delete the index')
+  .action(
+    action(async (ctx, json, flags: { yes?: boolean }) => {
+      const lsh = await ctx.openIndex();
+      const { ids } = await lsh.describe();
+      const prefix = ctx.options.prefix;
+      if (!flags.yes)
+        throw new CliError('USAGE', `clear deletes index "${prefix}" (${ids} ids) from Redis; run ${again(ctx, 'clear --yes')} to do it`);
+      const keys = await lsh.clear();
+      if (json) printJson({ prefix, cleared: true, ids, keys });
+      else print(`cleared index "${prefix}": ${ids} ids, ${keys} keys deleted (the table's rows stay)`);
     }),
   );
 

@@ -2,15 +2,17 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { LSHRS } from '../../src';
+import type pg from 'pg';
+import { LSHRS, PostgresVectorStore } from '../../src';
 import { float32ToLE } from '../../src/float32';
 import { lshrs } from '../support/cli';
-import { databaseUrl, newRedis, uniqueName } from '../support/servers';
+import { databaseUrl, newPool, newRedis, uniqueName } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
 
 const DEMO = resolve(__dirname, '..', '..', 'data', 'demo.parquet');
 
 let redis: Redis;
+let pool: pg.Pool;
 let dir: string;
 const prefix = uniqueName('cli');
 const table = uniqueName('cli_table');
@@ -18,11 +20,13 @@ const common = ['--prefix', prefix, '--table', table];
 
 beforeAll(() => {
   redis = newRedis();
+  pool = newPool();
   dir = mkdtempSync(join(tmpdir(), 'lshrs-cli-'));
 });
 
 afterAll(async () => {
   await redis.quit();
+  await pool.end();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -136,7 +140,7 @@ test('a new index is planned for --expected-size, or for the rows of the table i
 test('--version prints the package version; every subcommand lists the global options, REDIS_URL and DATABASE_URL among them', () => {
   const { version } = JSON.parse(readFileSync(resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
   for (const flag of ['--version', '-V']) expect(lshrs([flag])).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
-  for (const command of ['load', 'index', 'query', 'similar', 'stats', 'inspect', 'delete', 'verify', 'tune']) {
+  for (const command of ['load', 'index', 'query', 'similar', 'stats', 'inspect', 'delete', 'clear', 'verify', 'tune']) {
     const help = lshrs([command, '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Global Options:');
@@ -145,6 +149,8 @@ test('--version prints the package version; every subcommand lists the global op
     expect(help.stdout).toContain('--prefix <name>');
     expect(help.stdout).toContain('--json');
   }
+  expect(lshrs(['query', '--help']).stdout).toMatch(/--probes <n>/);
+  expect(lshrs(['clear', '--help']).stdout).toMatch(/--yes/);
 });
 
 test('REDIS_URL and DATABASE_URL are read from the environment, and the flags win over them', () => {
@@ -160,6 +166,57 @@ test('REDIS_URL and DATABASE_URL are read from the environment, and the flags wi
   const noDatabase = lshrs([...common, '--json', 'query', '--id', '7'], { DATABASE_URL: undefined });
   expect(JSON.parse(noDatabase.stdout).error.code).toBe('NO_STORE');
   expect(lshrs([...common, '--database', databaseUrl(), '--json', 'query', '--id', '7'], { DATABASE_URL: undefined }).status).toBe(0);
+});
+
+test('--probes and the other query knobs reach the query: the command line answers what the API does', async () => {
+  // The demo index the first test built (ids 5 and 6 deleted since).
+  const lsh = await LSHRS.open({ redis, prefix, store: new PostgresVectorStore({ pool, table }) });
+  const vector = row(loadSharedSet().vectors, 7);
+  writeFileSync(join(dir, 'q7.json'), JSON.stringify(Array.from(vector)));
+  const cases: [string[], object][] = [
+    [['--probes', '1'], { probes: 1 }],
+    [['--probes', '8'], { probes: 8 }],
+    [['--max-candidates', '30'], { maxCandidates: 30 }],
+    [['--rerank-candidates', '20'], { rerankCandidates: 20 }],
+    [['--top-p', '0.3'], { topP: 0.3 }],
+    [['--no-rerank', '--probes', '4'], { rerank: false, probes: 4 }],
+  ];
+  const answers: unknown[] = [];
+  for (const [flags, options] of cases) {
+    const api = JSON.parse(JSON.stringify(await lsh.query(vector, { topK: 50, ...options })));
+    expect(json(['query', '--vector', join(dir, 'q7.json'), '--top-k', '50', ...flags])).toEqual(api);
+    answers.push(api);
+  }
+  expect(answers[0]).not.toEqual(answers[1]); // the probes change the answer, so the flag is not ignored
+  const similar = JSON.parse(JSON.stringify(await lsh.similar(7, { topK: 20, probes: 1 })));
+  expect(json(['similar', '7', '--top-k', '20', '--probes', '1'])).toEqual(similar);
+  expect(similar).not.toEqual(json(['similar', '7', '--top-k', '20', '--probes', '8']));
+  const zero = lshrs([...common, '--json', 'query', '--id', '7', '--probes', '0']);
+  expect(zero.status).toBe(2);
+  expect(JSON.parse(zero.stdout).error).toMatchObject({ code: 'BAD_OPTION', message: expect.stringContaining('probes') });
+  await lsh.close();
+});
+
+test('clear asks for --yes, then deletes the index and nothing else', async () => {
+  const doomed = uniqueName('cli_clear');
+  const kept = uniqueName('cli_kept');
+  for (const p of [doomed, kept]) await new LSHRS({ redis, dim: 4, prefix: p }).index([1, 2, 3].map((id) => ({ id, vector: [id, 1, 0, 0] })));
+  const asked = lshrs(['--prefix', doomed, 'clear']);
+  expect(asked.status).toBe(2);
+  expect(asked.stderr).toBe(`lshrs: clear deletes index "${doomed}" (3 ids) from Redis; run lshrs --prefix ${doomed} clear --yes to do it\n`);
+  expect(JSON.parse(lshrs(['--prefix', doomed, '--json', 'clear']).stdout).error.code).toBe('USAGE');
+  expect(await redis.exists(`{${doomed}}:meta`)).toBe(1);
+
+  const cleared = lshrs(['--prefix', doomed, '--json', 'clear', '--yes']);
+  expect(cleared.status).toBe(0);
+  expect(JSON.parse(cleared.stdout)).toMatchObject({ prefix: doomed, cleared: true, ids: 3, keys: expect.any(Number) });
+  expect(JSON.parse(cleared.stdout).keys).toBeGreaterThan(3);
+  expect((await redis.keys(`{${doomed}}:*`)).length).toBe(0);
+  expect(JSON.parse(lshrs(['--prefix', doomed, '--json', 'stats']).stdout).error.code).toBe('NOT_FOUND');
+  expect(JSON.parse(lshrs(['--prefix', kept, '--json', 'stats']).stdout)).toMatchObject({ ids: 3 });
+  expect(lshrs(['--prefix', kept, 'clear', '--yes']).stdout).toBe(
+    `cleared index "${kept}": 3 ids, ${JSON.parse(cleared.stdout).keys} keys deleted (the table's rows stay)\n`,
+  );
 });
 
 test('exit codes and error codes: usage errors, Redis, PostgreSQL and files each give one line with a documented code, exit 2', async () => {
