@@ -4,15 +4,16 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import { defaultProbes, type IndexResult } from '../options';
+import type { LSHRS } from '../lshrs';
+import { defaultProbes, type IndexDescription, type IndexResult, type StoreInfo } from '../options';
 import { SIZED_BANDS, sizedRows } from '../params/shape';
-import { countParquetRows, readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../query/rerank';
 import type { PostgresVectorStore } from '../stores/postgres';
-import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
+import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags, type TableInfo } from './context';
 import { CliError, describeError, EXIT, oneLine } from './errors';
 import { bytes, clip, print, printError, printJson, table } from './output';
+import { ParquetRows } from './parquet-rows';
 import { progressReporter } from './progress';
 import { sCurveSvg } from './scurve-svg';
 
@@ -39,11 +40,18 @@ const program = new Command('lshrs')
   .addOption(new Option('--redis <url>', 'Redis URL; a cluster node stands for its whole cluster').env('REDIS_URL').default('redis://127.0.0.1:6379'))
   .addOption(new Option('--database <url>', 'PostgreSQL URL of the vector table').env('DATABASE_URL'))
   .option('--prefix <name>', 'the index: its keys are {prefix}:...', 'lshrs')
-  .option('--table <name>', 'the vector table, optionally schema-qualified', 'lshrs_items')
-  .option('--id-column <name>', 'id column of the table', 'id')
-  .option('--vector-column <name>', 'embedding column of the table', 'embedding')
-  .option('--text-column <name>', 'text column of the table ("" for none)', 'text')
+  .addOption(
+    new Option('--table <name>', 'the vector table, optionally schema-qualified').default(
+      'lshrs_items',
+      'the table the index recorded, else "lshrs_items"',
+    ),
+  )
+  .addOption(new Option('--id-column <name>', 'id column of the table').default('id', 'the recorded one, else "id"'))
+  .addOption(new Option('--vector-column <name>', 'embedding column of the table').default('embedding', 'the recorded one, else "embedding"'))
+  .addOption(new Option('--text-column <name>', 'text column of the table ("" for none)').default('text', 'the recorded one, else "text"'))
   .option('--json', 'machine-readable output (errors too: {"error": {"code", "message"}})');
+
+const TABLE_OPTIONS = ['table', 'idColumn', 'vectorColumn', 'textColumn'] as const;
 
 /** Reports an error in one line with its code; returns the exit code. */
 function reportError(err: unknown, json: boolean, ctx?: CliContext): number {
@@ -58,7 +66,8 @@ function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promi
     const command = args[args.length - 1] as Command;
     const options = command.optsWithGlobals() as GlobalOptions;
     const json = options.json === true;
-    const ctx = new CliContext(options);
+    const given = TABLE_OPTIONS.filter((name) => command.getOptionValueSourceWithGlobals(name) === 'cli');
+    const ctx = new CliContext(options, given);
     let code: number;
     try {
       code = (await (run as (...a: unknown[]) => Promise<number | undefined>)(ctx, json, ...args.slice(0, -1))) ?? EXIT.ok;
@@ -74,6 +83,33 @@ function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promi
 /** The command that continues where this one stopped, with the prefix when it is not the default. */
 function again(ctx: CliContext, rest: string): string {
   return `lshrs ${ctx.options.prefix === 'lshrs' ? '' : `--prefix ${ctx.options.prefix} `}${rest}`;
+}
+
+const sameTable = (recorded: StoreInfo | null | undefined, table: TableInfo) =>
+  recorded?.kind === table.kind &&
+  recorded.table === table.table &&
+  recorded.idColumn === table.idColumn &&
+  recorded.vectorColumn === table.vectorColumn &&
+  (recorded.textColumn ?? null) === table.textColumn;
+
+/**
+ * Records the command's table in the index's meta, so that later commands need only --prefix: at
+ * once for an index that exists, after the first batch lands for a new one (`landed`, from
+ * onProgress), so that no meta is written for an index that never got an id.
+ */
+async function tableRecorder(ctx: CliContext, lsh: LSHRS, described: IndexDescription | null) {
+  const info = ctx.tableInfo;
+  let recording: Promise<unknown> | undefined = sameTable(described?.store, info) ? Promise.resolve() : undefined;
+  if (!recording && described) recording = lsh.recordStore(info);
+  await recording;
+  return {
+    landed() {
+      if (recording) return;
+      recording = lsh.recordStore(info);
+      recording.catch(() => undefined); // awaited by settle()
+    },
+    settle: () => recording,
+  };
 }
 
 const shapeOptions = (command: Command) =>
@@ -93,13 +129,6 @@ function summary(verb: string, result: IndexResult, seconds: number): string {
   return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged`;
 }
 
-/** The first item of a stream (the stream is closed after it). */
-async function firstItem<T>(items: AsyncGenerator<T>): Promise<T | undefined> {
-  const first = await items.next();
-  await items.return(undefined);
-  return first.done ? undefined : first.value;
-}
-
 shapeOptions(
   program
     .command('load')
@@ -110,18 +139,39 @@ shapeOptions(
     .option('--file-text-column <name>', 'text column in the file ("" for none)', 'text'),
 ).action(
   action(async (ctx, json, file: string, flags: ShapeFlags & { fileIdColumn: string; fileVectorColumn: string; fileTextColumn: string }) => {
-    const columns = { idColumn: flags.fileIdColumn, vectorColumn: flags.fileVectorColumn, textColumn: flags.fileTextColumn || null };
-    const first = await firstItem(readParquet(file, columns));
+    const parquet = new ParquetRows(file, {
+      idColumn: flags.fileIdColumn,
+      vectorColumn: flags.fileVectorColumn,
+      textColumn: flags.fileTextColumn || null,
+    });
+    const first = await parquet.first();
     if (!first) throw new LshrsError('BAD_OPTION', `${file} has no rows`);
+    const dim = first.vector.length;
+    // The index's recorded table (or a refusal of another), and its dimension, before anything is written.
+    const described = await ctx.describeIndex();
+    ctx.checkDimension(described, dim, file);
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     await store.createTableIfMissing({ idType: typeof first.id === 'number' ? 'bigint' : 'text' });
-    const lsh = await ctx.openOrCreate(first.vector.length, flags, async () => (await store.count(null)) + (await countParquetRows(file)));
+    const total = await parquet.count();
+    const { lsh } = await ctx.openOrCreate(dim, flags, file, async () => (await store.count(null)) + total);
+    const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('load', !json);
     const started = performance.now();
-    const result = await lsh.ingestParquet(file, columns, { onProgress: (p) => progress.update(p) });
-    progress.stop();
+    let result: IndexResult;
+    try {
+      result = await lsh.index(parquet.rows(dim), {
+        total,
+        onProgress: (p) => {
+          recorder.landed();
+          progress.update(p);
+        },
+      });
+    } finally {
+      progress.stop();
+      await recorder.settle();
+    }
     const seconds = (performance.now() - started) / 1000;
-    if (json) printJson({ file, table: ctx.options.table, prefix: ctx.options.prefix, ...result, seconds });
+    if (json) printJson({ file, table: ctx.tableInfo.table, prefix: ctx.options.prefix, ...result, seconds });
     else print(summary(`loaded ${file}:`, result, seconds));
   }),
 );
@@ -133,16 +183,29 @@ shapeOptions(
     .option('--resume', 'continue an interrupted build from the position it recorded'),
 ).action(
   action(async (ctx, json, flags: ShapeFlags & { resume?: boolean }) => {
+    const described = await ctx.describeIndex();
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     const [sample] = await store.scan(null, 1);
-    if (!sample) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows to index`);
-    const lsh = await ctx.openOrCreate(sample.vector.length, flags, () => store.count(null));
+    if (!sample) throw new LshrsError('BAD_STORE', `table ${ctx.tableInfo.table} has no rows to index`);
+    const { lsh } = await ctx.openOrCreate(sample.vector.length, flags, `table ${ctx.tableInfo.table}`, () => store.count(null));
+    const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('index', !json);
     const started = performance.now();
-    const result = await lsh.index(undefined, { resume: flags.resume === true, onProgress: (p) => progress.update(p) });
-    progress.stop();
+    let result: IndexResult;
+    try {
+      result = await lsh.index(undefined, {
+        resume: flags.resume === true,
+        onProgress: (p) => {
+          recorder.landed();
+          progress.update(p);
+        },
+      });
+    } finally {
+      progress.stop();
+      await recorder.settle();
+    }
     const seconds = (performance.now() - started) / 1000;
-    if (json) printJson({ prefix: ctx.options.prefix, resumed: flags.resume === true, ...result, seconds });
+    if (json) printJson({ prefix: ctx.options.prefix, table: ctx.tableInfo.table, resumed: flags.resume === true, ...result, seconds });
     else print(summary(flags.resume ? 'resumed: indexed' : 'indexed', result, seconds));
   }),
 );
@@ -207,7 +270,7 @@ queryOptions(
     if (flags.id !== undefined) {
       const id = await parseId(lsh, flags.id);
       const [row] = [...(await (ctx.vectorStore(true) as PostgresVectorStore).fetch([id]))];
-      if (!row) throw new LshrsError('NOT_FOUND', `id ${flags.id} has no row in ${ctx.options.table}`);
+      if (!row) throw new LshrsError('NOT_FOUND', `id ${flags.id} has no row in ${ctx.tableInfo.table}`);
       vector = row.vector;
     } else {
       vector = readVectorFile(flags.vector as string);
@@ -235,6 +298,7 @@ program
       }
       const lines = [
         `index        ${stats.prefix}`,
+        `table        ${stats.store?.table ? `${stats.store.table} (${[stats.store.idColumn, stats.store.vectorColumn, stats.store.textColumn ?? 'no text'].join(', ')})` : 'not recorded'}`,
         `ids          ${stats.ids} (${stats.idType ?? 'none yet'})`,
         `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.reversePages} reverse pages`,
         `shards       ${stats.shards}${stats.shards > 1 ? ` (ids per shard ${Math.min(...stats.shardIds)} to ${Math.max(...stats.shardIds)})` : ''}`,

@@ -137,6 +137,25 @@ test('a new index is planned for --expected-size, or for the rows of the table i
   for (const p of [planned, bySize]) await (await LSHRS.open({ redis, prefix: p })).clear();
 });
 
+/** Writes a parquet file with DuckDB from a SELECT. */
+async function writeParquet(file: string, select: string): Promise<string> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  await connection.run(`COPY (${select}) TO '${file}' (FORMAT parquet)`);
+  connection.closeSync();
+  instance.closeSync();
+  return file;
+}
+
+/** A small parquet file of id, embedding and text rows. */
+function rowsFile(name: string, rows: [number, number[]][]): Promise<string> {
+  const values = rows.map(([id, v]) => `(${id}, [${v.join(', ')}]::FLOAT[], 'row ${id}')`).join(', ');
+  return writeParquet(join(dir, name), `SELECT * FROM (VALUES ${values}) AS t(id, embedding, text)`);
+}
+
+const tableExists = async (name: string) => (await pool.query('SELECT to_regclass($1) AS t', [name])).rows[0].t !== null;
+
 test('--version prints the package version; every subcommand lists the global options, REDIS_URL and DATABASE_URL among them', () => {
   const { version } = JSON.parse(readFileSync(resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
   for (const flag of ['--version', '-V']) expect(lshrs([flag])).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
@@ -197,6 +216,87 @@ test('--probes and the other query knobs reach the query: the command line answe
   await lsh.close();
 });
 
+test('the index records its table: later commands need only --prefix, and another --table is refused before anything is written', async () => {
+  const own = uniqueName('cli_recorded');
+  const ownTable = uniqueName('cli_recorded_items');
+  const vectors: [number, number[]][] = Array.from({ length: 40 }, (_, i) => [i, [Math.cos(i), Math.sin(i), 1, i % 3]]);
+  const file = await rowsFile('recorded.parquet', vectors);
+  expect(lshrs(['--prefix', own, '--table', ownTable, '--text-column', 'text', 'load', file]).status).toBe(0);
+  const described = await (await LSHRS.open({ redis, prefix: own })).describe();
+  expect(described.store).toEqual({ kind: 'postgres', table: ownTable, idColumn: 'id', vectorColumn: 'embedding', textColumn: 'text' });
+
+  const only = (args: string[]) => {
+    const result = lshrs(['--prefix', own, '--json', ...args]);
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    return JSON.parse(result.stdout);
+  };
+  expect(only(['stats'])).toMatchObject({ ids: 40, store: { table: ownTable } });
+  expect(lshrs(['--prefix', own, 'stats']).stdout).toContain(`table        ${ownTable} (id, embedding, text)`);
+  expect(only(['query', '--id', '3', '--top-k', '1'])[0]).toMatchObject({ id: 3, text: 'row 3' }); // the row came from ownTable
+  expect(only(['similar', '3', '--top-k', '2'])).toHaveLength(2);
+  expect(only(['index', '--resume'])).toMatchObject({ table: ownTable, added: 0 });
+  expect(only(['index'])).toMatchObject({ table: ownTable, unchanged: 40 });
+  expect(only(['verify'])).toMatchObject({ ids: 40, consistent: true, missingFromStore: [] });
+  expect(only(['delete', '39'])).toEqual({ removed: 1, unknown: 0 });
+  expect((await pool.query(`SELECT count(*)::int AS n FROM "${ownTable}"`)).rows[0].n).toBe(39);
+  // Naming the same table again is fine.
+  expect(lshrs(['--prefix', own, '--table', ownTable, 'stats']).status).toBe(0);
+
+  // Another table (or column) is refused, and nothing is written: load does not even create it.
+  const other = uniqueName('cli_other');
+  for (const args of [
+    ['--table', other, 'query', '--id', '3'],
+    ['--table', other, 'load', file],
+    ['--table', other, 'index'],
+    ['--id-column', 'uid', 'similar', '3'],
+  ]) {
+    const refused = lshrs(['--prefix', own, ...args]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^lshrs: index "${own}" was built from table ${ownTable} \\(columns id, embedding, text\\), and --(table|id-column) says "(${other}|uid)": .*--prefix`,
+      ),
+    );
+    expect(refused.stderr.split('\n')).toHaveLength(2); // one line
+  }
+  expect(JSON.parse(lshrs(['--prefix', own, '--table', other, '--json', 'stats']).stdout).error.code).toBe('PARAMS_MISMATCH');
+  expect(await tableExists(other)).toBe(false);
+  await (await LSHRS.open({ redis, prefix: own })).clear();
+});
+
+test('a file for an index of another dimension is refused before anything is written, and a bad row is named by position and id', async () => {
+  // An index made with the API (no table recorded), as the Quick start leaves it: 384 dimensions.
+  const quick = uniqueName('cli_quick');
+  await new LSHRS({ redis, dim: 384, prefix: quick }).ingest(
+    1,
+    Array.from({ length: 384 }, (_, i) => (i === 0 ? 1 : 0)),
+  );
+  const fresh = uniqueName('cli_fresh');
+  const mixed = lshrs(['--prefix', quick, '--table', fresh, 'load', DEMO]);
+  expect(mixed.status).toBe(2);
+  expect(mixed.stderr).toBe(`lshrs: index "${quick}" holds 384-dimensional vectors and ${DEMO} has 512: give another --prefix for a new index\n`);
+  expect(await tableExists(fresh)).toBe(false);
+  await (await LSHRS.open({ redis, prefix: quick })).clear();
+
+  // Rows 1 and 2 are fine (4 dimensions, the index's), row 3 has 3; ids are not positions.
+  const bad = await rowsFile('bad-row.parquet', [
+    [10, [1, 0, 0, 0]],
+    [11, [0, 1, 0, 0]],
+    [12, [0, 0, 1]],
+  ]);
+  const badPrefix = uniqueName('cli_badrow');
+  const refused = lshrs(['--prefix', badPrefix, '--table', uniqueName('cli_badrow'), '--json', 'load', bad]);
+  expect(refused.status).toBe(2);
+  expect(JSON.parse(refused.stdout).error).toEqual({ code: 'DIMENSION', message: 'row 3 (id 12): vector has 3 dimensions, the index has 4' });
+  const zero = await rowsFile('zero-row.parquet', [
+    [0, [1, 0, 0, 0]],
+    [1, [0, 0, 0, 0]],
+  ]);
+  expect(lshrs(['--prefix', badPrefix, '--table', uniqueName('cli_badrow'), 'load', zero]).stderr).toBe(
+    'lshrs: row 2 (id 1): vector is all zeros and has no direction\n',
+  );
+});
+
 test('clear asks for --yes, then deletes the index and nothing else', async () => {
   const doomed = uniqueName('cli_clear');
   const kept = uniqueName('cli_kept');
@@ -219,7 +319,7 @@ test('clear asks for --yes, then deletes the index and nothing else', async () =
   );
 });
 
-test('exit codes and error codes: usage errors, Redis, PostgreSQL and files each give one line with a documented code, exit 2', async () => {
+test('exit codes and error codes: usage errors, Redis, PostgreSQL, files and parquet each give one line with a documented code, exit 2', async () => {
   const usage = [
     [['stats', '--bogus'], "unknown option '--bogus' (see lshrs stats --help)"],
     [['similar'], "missing required argument 'id' (see lshrs similar --help)"],
@@ -263,8 +363,20 @@ test('exit codes and error codes: usage errors, Redis, PostgreSQL and files each
     code: 'POSTGRES',
     message: expect.stringMatching(/^cannot reach PostgreSQL at 127\.0\.0\.1:1: .*ECONNREFUSED/),
   });
+  expect(errorOf(['load', join(dir, 'missing.parquet')])).toEqual({
+    code: 'FILE',
+    message: `cannot read ${join(dir, 'missing.parquet')}: no such file`,
+  });
   expect(errorOf([...common, 'query', '--vector', join(dir, 'missing.json')])).toEqual({
     code: 'FILE',
     message: `cannot read ${join(dir, 'missing.json')}: no such file`,
   });
+  // Not a parquet file: DuckDB's error, without its echo of the SQL, on one line.
+  writeFileSync(join(dir, 'garbage.parquet'), 'this is not parquet\n');
+  const garbage = errorOf(['load', join(dir, 'garbage.parquet')]);
+  expect(garbage.code).toBe('PARQUET');
+  expect(garbage.message).toMatch(new RegExp(`^cannot read ${join(dir, 'garbage.parquet')}: [A-Za-z ]+ Error: `));
+  expect(garbage.message).not.toMatch(/LINE|SELECT|\n/);
+  const plain = lshrs(['load', join(dir, 'garbage.parquet')]);
+  expect(plain.stderr.split('\n')).toHaveLength(2);
 });
