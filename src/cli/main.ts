@@ -12,6 +12,7 @@ import type { Hit } from '../query/rerank';
 import type { PostgresVectorStore } from '../stores/postgres';
 import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags, type TableInfo } from './context';
 import { CliError, describeError, EXIT, oneLine } from './errors';
+import { onInterrupt } from './interrupt';
 import { bytes, clip, print, printError, printJson, table } from './output';
 import { ParquetRows } from './parquet-rows';
 import { progressReporter } from './progress';
@@ -132,7 +133,9 @@ function summary(verb: string, result: IndexResult, seconds: number): string {
 shapeOptions(
   program
     .command('load')
-    .description('load a parquet file into the vector table and the index (the table is created if missing)')
+    .description(
+      'load a parquet file into the vector table and the index (the table is created if missing); Ctrl-C stops it after the batch in flight',
+    )
     .argument('<file>', 'parquet file with id, embedding and text columns')
     .option('--file-id-column <name>', 'id column in the file', 'id')
     .option('--file-vector-column <name>', 'embedding column in the file (list of floats or float32 bytes)', 'embedding')
@@ -156,17 +159,29 @@ shapeOptions(
     const { lsh } = await ctx.openOrCreate(dim, flags, file, async () => (await store.count(null)) + total);
     const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('load', !json);
+    const interrupt = onInterrupt();
     const started = performance.now();
+    let done = 0;
     let result: IndexResult;
     try {
       result = await lsh.index(parquet.rows(dim), {
         total,
+        signal: interrupt.signal,
         onProgress: (p) => {
+          done = p.done;
           recorder.landed();
           progress.update(p);
         },
       });
+    } catch (err) {
+      if (!interrupt.signal.aborted) throw err;
+      throw new CliError(
+        'INTERRUPTED',
+        `interrupted after ${done} of ${total} rows of ${file}; run ${again(ctx, `load ${file}`)} to finish (the rows loaded come back unchanged)`,
+        interrupt.exitCode,
+      );
     } finally {
+      interrupt.dispose();
       progress.stop();
       await recorder.settle();
     }
@@ -179,7 +194,7 @@ shapeOptions(
 shapeOptions(
   program
     .command('index')
-    .description('build the index from every row of the vector table')
+    .description('build the index from every row of the vector table; Ctrl-C stops it after the batch in flight, and --resume continues')
     .option('--resume', 'continue an interrupted build from the position it recorded'),
 ).action(
   action(async (ctx, json, flags: ShapeFlags & { resume?: boolean }) => {
@@ -190,17 +205,33 @@ shapeOptions(
     const { lsh } = await ctx.openOrCreate(sample.vector.length, flags, `table ${ctx.tableInfo.table}`, () => store.count(null));
     const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('index', !json);
+    const interrupt = onInterrupt();
     const started = performance.now();
     let result: IndexResult;
     try {
       result = await lsh.index(undefined, {
         resume: flags.resume === true,
+        signal: interrupt.signal,
         onProgress: (p) => {
           recorder.landed();
           progress.update(p);
         },
       });
+    } catch (err) {
+      if (!interrupt.signal.aborted) throw err;
+      progress.stop();
+      await recorder.settle();
+      // The build recorded where it stopped (buildState 'interrupted', buildCursor the last id that landed).
+      const cursor = (await lsh.describe()).build?.cursor;
+      throw new CliError(
+        'INTERRUPTED',
+        cursor
+          ? `interrupted at id ${cursor}; run ${again(ctx, 'index --resume')} to continue`
+          : `interrupted before the first batch landed; run ${again(ctx, 'index')} to start again`,
+        interrupt.exitCode,
+      );
     } finally {
+      interrupt.dispose();
       progress.stop();
       await recorder.settle();
     }

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { LSHRS, PostgresVectorStore } from '../../src';
 import { float32ToLE } from '../../src/float32';
-import { lshrs } from '../support/cli';
+import { lshrs, lshrsProcess } from '../support/cli';
 import { databaseUrl, newPool, newRedis, uniqueName } from '../support/servers';
 import { loadSharedSet, row } from '../support/shared-data';
 
@@ -380,3 +380,35 @@ test('exit codes and error codes: usage errors, Redis, PostgreSQL, files and par
   const plain = lshrs(['load', join(dir, 'garbage.parquet')]);
   expect(plain.stderr.split('\n')).toHaveLength(2);
 });
+
+test('Ctrl-C during a load stops it after the batch in flight, says how far it got and how to finish (exit 130)', async () => {
+  const rows = 60_000;
+  const file = await writeParquet(
+    join(dir, 'big.parquet'),
+    `SELECT i::BIGINT AS id, list_transform(range(32), x -> ((hash(i * 32 + x) % 2000)::INTEGER - 1000)::FLOAT) AS embedding, 'row ' || i AS text FROM range(1, ${rows + 1}) t(i)`,
+  );
+  const big = uniqueName('cli_sigint_load');
+  const child = lshrsProcess(['--prefix', big, '--table', uniqueName('cli_sigint_items'), 'load', file]);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const deadline = Date.now() + 60_000;
+  while (Number(await redis.hget(`{${big}}:meta`, 'ids')) < 3000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  const ids = Number(await redis.hget(`{${big}}:meta`, 'ids'));
+  expect(ids).toBeGreaterThanOrEqual(3000);
+  expect(ids).toBeLessThan(rows);
+  const last = stderr.trim().split('\n').pop();
+  expect(last).toBe(
+    `lshrs: interrupted after ${ids} of ${rows} rows of ${file}; run lshrs --prefix ${big} load ${file} to finish (the rows loaded come back unchanged)`,
+  );
+
+  // The command it names finishes the load (the table is the recorded one).
+  const finished = lshrs(['--prefix', big, '--json', 'load', file]);
+  expect(finished.status).toBe(0);
+  expect(JSON.parse(finished.stdout)).toMatchObject({ added: rows - ids, moved: 0, unchanged: ids });
+  await (await LSHRS.open({ redis, prefix: big })).clear();
+}, 180_000);
