@@ -1,10 +1,13 @@
-export { LSHRS, defaultProbes, MAX_PROBES } from './lshrs';
+export { LSHRS } from './lshrs';
+export { defaultProbes, MAX_PROBES, MAX_CANDIDATES, MAX_RERANK, MAX_TOP_K, BUCKET_READS } from './options';
 export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
-export type { BuildProgress } from './options';
+export type { BuildProgress, StoreInfo } from './options';
 export type { InspectResult, IndexDescription } from './lshrs';
 export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/ops';
 export type { Hit } from './query/rerank';
+export { TRACE_CHANNELS } from './tracing';
+export type { QueryTrace, QueryPhases, IndexTrace, IndexPhases, DeleteTrace } from './tracing';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';
 export type { Id, IdType } from './ids';

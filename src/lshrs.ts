@@ -18,6 +18,7 @@ import {
   type QueryOptions,
   type RuntimeOptions,
   type SavedState,
+  type StoreInfo,
 } from './options';
 import { checkParquetColumns, countParquetRows, readParquet, type ParquetColumns } from './parquet/read';
 import { resolveShape, type IndexShape } from './params/shape';
@@ -33,7 +34,6 @@ import type { VectorLike } from './vectors';
 import { checkOptionNames } from './validate';
 import { Writer } from './write/writer';
 
-export { defaultProbes, MAX_PROBES } from './options';
 export type {
   DeleteResult,
   IndexDescription,
@@ -46,6 +46,7 @@ export type {
   QueryOptions,
   RuntimeOptions,
   SavedState,
+  StoreInfo,
 } from './options';
 
 /** Buckets over 32 times the mean size (and over 1,024), counted from the power-of-two histogram. */
@@ -195,6 +196,18 @@ export class LSHRS {
   /** The index's parameters, id type, id count and build state, from its meta hashes alone (cheap). */
   async describe(): Promise<IndexDescription> {
     return { ...this.toJSON(), ...(await this.redisIndex.summary()) };
+  }
+
+  /**
+   * Records in the index's meta which store it is built from (`describe().store`), for tools that
+   * open it by prefix alone, as the command line does. Descriptive only: queries and writes never
+   * read it. Returns false, recording nothing, while the index does not exist yet (nothing written).
+   */
+  async recordStore(info: StoreInfo): Promise<boolean> {
+    if (!info || typeof info !== 'object' || typeof info.kind !== 'string' || info.kind === '') {
+      throw new LshrsError('BAD_OPTION', 'recordStore needs { kind, ... } with a non-empty kind');
+    }
+    return this.redisIndex.setMetaField('store', JSON.stringify(info));
   }
 
   /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */

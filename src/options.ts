@@ -7,10 +7,13 @@ import type { Id, IdType } from './ids';
 import type { ShapeOptions } from './params/shape';
 import type { RedisClient } from './redis/connection';
 import type { WaitForReplicas } from './redis/fanout';
+import type { StoreInfo } from './redis/meta';
 import type { BucketSize, NodeFootprint } from './redis/ops';
 import type { FetchVectors, VectorStore } from './stores/types';
 import { checkOptionNames, intOption, optionNames } from './validate';
 import type { VectorLike } from './vectors';
+
+export type { StoreInfo } from './redis/meta';
 
 export interface LSHRSOptions extends ShapeOptions {
   /** An ioredis `Redis` or `Cluster` the host holds (never closed by lshrs), or a URL (closed by `close()`). */
@@ -130,6 +133,11 @@ export interface QueryOptions {
   rerankCandidates?: number;
   /** Buckets read per band on average (see LSHRSOptions.probes). @defaultValue the index's probes */
   probes?: number;
+  /**
+   * Stops the query before its next step (the Redis call, the store fetch): the call then rejects
+   * with the signal's reason (an `AbortError` unless the reason is given). A step in flight finishes.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a write (`index`, `ingest`, a build) did to the index. */
@@ -176,6 +184,8 @@ export interface IndexDescription extends SavedState {
   shardIds: number[];
   /** Where a build stands: its state, the last id it wrote, and the rows it skipped (skipInvalid). */
   build: { state: string; cursor: string; skipped: number } | null;
+  /** The store recorded with `recordStore`, or null. */
+  store: StoreInfo | null;
 }
 
 export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
@@ -250,7 +260,15 @@ const RUNTIME_OPTIONS = optionNames<RuntimeOptions>({
   allowEviction: true,
 });
 const INDEX_OPTIONS = optionNames<IndexOptions>({ onProgress: true, signal: true, resume: true, total: true, skipInvalid: true });
-const QUERY_OPTIONS = optionNames<QueryOptions>({ topK: true, topP: true, rerank: true, maxCandidates: true, rerankCandidates: true, probes: true });
+const QUERY_OPTIONS = optionNames<QueryOptions>({
+  topK: true,
+  topP: true,
+  rerank: true,
+  maxCandidates: true,
+  rerankCandidates: true,
+  probes: true,
+  signal: true,
+});
 
 /** The option names of `new LSHRS(options)`. */
 export const checkLshrsOptions = (options: object) => checkOptionNames(options, LSHRS_OPTIONS, 'LSHRS');

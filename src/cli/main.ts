@@ -1,50 +1,115 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { LshrsError } from '../errors';
 import type { Id } from '../ids';
-import { defaultProbes, type IndexResult } from '../options';
+import type { LSHRS } from '../lshrs';
+import { defaultProbes, type IndexDescription, type IndexResult, type StoreInfo } from '../options';
 import { SIZED_BANDS, sizedRows } from '../params/shape';
-import { countParquetRows, readParquet } from '../parquet/read';
 import { tuneCandidates } from '../params/tune';
 import type { Hit } from '../query/rerank';
 import type { PostgresVectorStore } from '../stores/postgres';
-import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags } from './context';
-import { bytes, clip, print, printJson, table } from './output';
+import { CliContext, optionalInt, optionalNumber, parseId, readVectorFile, type GlobalOptions, type ShapeFlags, type TableInfo } from './context';
+import { CliError, describeError, EXIT, oneLine } from './errors';
+import { onInterrupt } from './interrupt';
+import { bytes, clip, print, printError, printJson, table } from './output';
+import { ParquetRows } from './parquet-rows';
 import { progressReporter } from './progress';
 import { sCurveSvg } from './scurve-svg';
 
+/** lshrs' version, from its package.json: two folders up from src/cli/main.ts and from dist/cli/main.js alike. */
+function packageVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** With --json anywhere on the line, errors (usage errors too) are JSON on stdout. */
+const jsonWanted = process.argv.includes('--json');
+
 const program = new Command('lshrs')
   .description('Operate an lshrs index: LSH buckets in Redis, vectors in PostgreSQL.')
-  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379); a cluster node stands for its whole cluster')
-  .option('--database <url>', 'PostgreSQL URL of the vector table (default: $DATABASE_URL)')
+  .version(packageVersion(), '-V, --version', 'print the lshrs version')
+  // Every subcommand's help lists these global options too.
+  .configureHelp({ showGlobalOptions: true })
+  // Commander's own errors are reported like every other: one line, a code, exit 2 (see the end).
+  .configureOutput({ outputError: () => undefined })
+  .exitOverride()
+  .addOption(new Option('--redis <url>', 'Redis URL; a cluster node stands for its whole cluster').env('REDIS_URL').default('redis://127.0.0.1:6379'))
+  .addOption(new Option('--database <url>', 'PostgreSQL URL of the vector table').env('DATABASE_URL'))
   .option('--prefix <name>', 'the index: its keys are {prefix}:...', 'lshrs')
-  .option('--table <name>', 'the vector table, optionally schema-qualified', 'lshrs_items')
-  .option('--id-column <name>', 'id column of the table', 'id')
-  .option('--vector-column <name>', 'embedding column of the table', 'embedding')
-  .option('--text-column <name>', 'text column of the table ("" for none)', 'text')
-  .option('--json', 'machine-readable output')
-  .showHelpAfterError();
+  .addOption(
+    new Option('--table <name>', 'the vector table, optionally schema-qualified').default(
+      'lshrs_items',
+      'the table the index recorded, else "lshrs_items"',
+    ),
+  )
+  .addOption(new Option('--id-column <name>', 'id column of the table').default('id', 'the recorded one, else "id"'))
+  .addOption(new Option('--vector-column <name>', 'embedding column of the table').default('embedding', 'the recorded one, else "embedding"'))
+  .addOption(new Option('--text-column <name>', 'text column of the table ("" for none)').default('text', 'the recorded one, else "text"'))
+  .option('--json', 'machine-readable output (errors too: {"error": {"code", "message"}})');
 
-type Run = (ctx: CliContext, json: boolean) => Promise<number | undefined>;
+const TABLE_OPTIONS = ['table', 'idColumn', 'vectorColumn', 'textColumn'] as const;
 
-/** Runs a command with its connections, closing them after; LshrsErrors become one plain line. */
+/** Reports an error in one line with its code; returns the exit code. */
+function reportError(err: unknown, json: boolean, ctx?: CliContext): number {
+  const { code, message } = describeError(err, { redisUrl: ctx?.redisUrl, databaseUrl: ctx?.databaseUrl });
+  printError(code, message, json);
+  return err instanceof CliError ? err.exitCode : EXIT.error;
+}
+
+/** Runs a command with its connections, closing them after; every error becomes one line with a code (exit 2). */
 function action(run: (ctx: CliContext, json: boolean, ...args: never[]) => Promise<number | undefined>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const options = command.optsWithGlobals() as GlobalOptions;
-    const ctx = new CliContext(options);
+    const json = options.json === true;
+    const given = TABLE_OPTIONS.filter((name) => command.getOptionValueSourceWithGlobals(name) === 'cli');
+    const ctx = new CliContext(options, given);
+    let code: number;
     try {
-      const code = await (run as (...a: unknown[]) => ReturnType<Run>)(ctx, options.json === true, ...args.slice(0, -1));
-      process.exitCode = code ?? 0;
+      code = (await (run as (...a: unknown[]) => Promise<number | undefined>)(ctx, json, ...args.slice(0, -1))) ?? EXIT.ok;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (options.json) printJson({ error: { code: err instanceof LshrsError ? err.code : 'ERROR', message } });
-      else process.stderr.write(`lshrs: ${message}\n`);
-      process.exitCode = 1;
+      code = reportError(err, json, ctx);
     } finally {
       await ctx.close().catch(() => undefined);
     }
+    process.exitCode = code;
+  };
+}
+
+/** The command that continues where this one stopped, with the prefix when it is not the default. */
+function again(ctx: CliContext, rest: string): string {
+  return `lshrs ${ctx.options.prefix === 'lshrs' ? '' : `--prefix ${ctx.options.prefix} `}${rest}`;
+}
+
+const sameTable = (recorded: StoreInfo | null | undefined, table: TableInfo) =>
+  recorded?.kind === table.kind &&
+  recorded.table === table.table &&
+  recorded.idColumn === table.idColumn &&
+  recorded.vectorColumn === table.vectorColumn &&
+  (recorded.textColumn ?? null) === table.textColumn;
+
+/**
+ * Records the command's table in the index's meta, so that later commands need only --prefix: at
+ * once for an index that exists, after the first batch lands for a new one (`landed`, from
+ * onProgress), so that no meta is written for an index that never got an id.
+ */
+async function tableRecorder(ctx: CliContext, lsh: LSHRS, described: IndexDescription | null) {
+  const info = ctx.tableInfo;
+  let recording: Promise<unknown> | undefined = sameTable(described?.store, info) ? Promise.resolve() : undefined;
+  if (!recording && described) recording = lsh.recordStore(info);
+  await recording;
+  return {
+    landed() {
+      if (recording) return;
+      recording = lsh.recordStore(info);
+      recording.catch(() => undefined); // awaited by settle()
+    },
+    settle: () => recording,
   };
 }
 
@@ -66,35 +131,63 @@ function summary(verb: string, result: IndexResult, seconds: number): string {
   return `${verb} ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 1e-9))}/s): ${result.added} added, ${result.moved} moved, ${result.unchanged} unchanged${skipped}`;
 }
 
-/** The first item of a stream (the stream is closed after it). */
-async function firstItem<T>(items: AsyncGenerator<T>): Promise<T | undefined> {
-  const first = await items.next();
-  await items.return(undefined);
-  return first.done ? undefined : first.value;
-}
-
 shapeOptions(
   program
     .command('load')
-    .description('load a parquet file into the vector table and the index (the table is created if missing)')
+    .description(
+      'load a parquet file into the vector table and the index (the table is created if missing); Ctrl-C stops it after the batch in flight',
+    )
     .argument('<file>', 'parquet file with id, embedding and text columns')
     .option('--file-id-column <name>', 'id column in the file', 'id')
     .option('--file-vector-column <name>', 'embedding column in the file (list of floats or float32 bytes)', 'embedding')
     .option('--file-text-column <name>', 'text column in the file ("" for none)', 'text'),
 ).action(
   action(async (ctx, json, file: string, flags: ShapeFlags & { fileIdColumn: string; fileVectorColumn: string; fileTextColumn: string }) => {
-    const columns = { idColumn: flags.fileIdColumn, vectorColumn: flags.fileVectorColumn, textColumn: flags.fileTextColumn || null };
-    const first = await firstItem(readParquet(file, columns));
+    const parquet = new ParquetRows(file, {
+      idColumn: flags.fileIdColumn,
+      vectorColumn: flags.fileVectorColumn,
+      textColumn: flags.fileTextColumn || null,
+    });
+    const first = await parquet.first();
     if (!first) throw new LshrsError('BAD_OPTION', `${file} has no rows`);
+    const dim = first.vector.length;
+    // The index's recorded table (or a refusal of another), and its dimension, before anything is written.
+    const described = await ctx.describeIndex();
+    ctx.checkDimension(described, dim, file);
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     await store.createTableIfMissing({ idType: typeof first.id === 'number' ? 'bigint' : 'text' });
-    const lsh = await ctx.openOrCreate(first.vector.length, flags, async () => (await store.count(null)) + (await countParquetRows(file)));
+    const total = await parquet.count();
+    const { lsh } = await ctx.openOrCreate(dim, flags, file, async () => (await store.count(null)) + total);
+    const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('load', !json);
+    const interrupt = onInterrupt();
     const started = performance.now();
-    const result = await lsh.ingestParquet(file, columns, { onProgress: (p) => progress.update(p) });
-    progress.stop();
+    let done = 0;
+    let result: IndexResult;
+    try {
+      result = await lsh.index(parquet.rows(dim), {
+        total,
+        signal: interrupt.signal,
+        onProgress: (p) => {
+          done = p.done;
+          recorder.landed();
+          progress.update(p);
+        },
+      });
+    } catch (err) {
+      if (!interrupt.signal.aborted) throw err;
+      throw new CliError(
+        'INTERRUPTED',
+        `interrupted after ${done} of ${total} rows of ${file}; run ${again(ctx, `load ${file}`)} to finish (the rows loaded come back unchanged)`,
+        interrupt.exitCode,
+      );
+    } finally {
+      interrupt.dispose();
+      progress.stop();
+      await recorder.settle();
+    }
     const seconds = (performance.now() - started) / 1000;
-    if (json) printJson({ file, table: ctx.options.table, prefix: ctx.options.prefix, ...result, seconds });
+    if (json) printJson({ file, table: ctx.tableInfo.table, prefix: ctx.options.prefix, ...result, seconds });
     else print(summary(`loaded ${file}:`, result, seconds));
   }),
 );
@@ -102,25 +195,51 @@ shapeOptions(
 shapeOptions(
   program
     .command('index')
-    .description('build the index from every row of the vector table')
+    .description('build the index from every row of the vector table; Ctrl-C stops it after the batch in flight, and --resume continues')
     .option('--resume', 'continue an interrupted build from the position it recorded')
     .option('--skip-invalid', 'skip and count rows whose vector is NULL or unusable, instead of stopping at the first'),
 ).action(
   action(async (ctx, json, flags: ShapeFlags & { resume?: boolean; skipInvalid?: boolean }) => {
+    const described = await ctx.describeIndex();
     const store = ctx.vectorStore(true) as PostgresVectorStore;
     const sample = (await store.scan(null, 100)).find((row) => row.vector !== null);
-    if (!sample?.vector) throw new LshrsError('BAD_STORE', `table ${ctx.options.table} has no rows with a vector to index`);
-    const lsh = await ctx.openOrCreate(sample.vector.length, flags, () => store.count(null));
+    if (!sample?.vector) throw new LshrsError('BAD_STORE', `table ${ctx.tableInfo.table} has no rows with a vector to index`);
+    const { lsh } = await ctx.openOrCreate(sample.vector.length, flags, `table ${ctx.tableInfo.table}`, () => store.count(null));
+    const recorder = await tableRecorder(ctx, lsh, described);
     const progress = progressReporter('index', !json);
+    const interrupt = onInterrupt();
     const started = performance.now();
-    const result = await lsh.index(undefined, {
-      resume: flags.resume === true,
-      skipInvalid: flags.skipInvalid === true,
-      onProgress: (p) => progress.update(p),
-    });
-    progress.stop();
+    let result: IndexResult;
+    try {
+      result = await lsh.index(undefined, {
+        resume: flags.resume === true,
+        skipInvalid: flags.skipInvalid === true,
+        signal: interrupt.signal,
+        onProgress: (p) => {
+          recorder.landed();
+          progress.update(p);
+        },
+      });
+    } catch (err) {
+      if (!interrupt.signal.aborted) throw err;
+      progress.stop();
+      await recorder.settle();
+      // The build recorded where it stopped (buildState 'interrupted', buildCursor the last id that landed).
+      const cursor = (await lsh.describe()).build?.cursor;
+      throw new CliError(
+        'INTERRUPTED',
+        cursor
+          ? `interrupted at id ${cursor}; run ${again(ctx, 'index --resume')} to continue`
+          : `interrupted before the first batch landed; run ${again(ctx, 'index')} to start again`,
+        interrupt.exitCode,
+      );
+    } finally {
+      interrupt.dispose();
+      progress.stop();
+      await recorder.settle();
+    }
     const seconds = (performance.now() - started) / 1000;
-    if (json) printJson({ prefix: ctx.options.prefix, resumed: flags.resume === true, ...result, seconds });
+    if (json) printJson({ prefix: ctx.options.prefix, table: ctx.tableInfo.table, resumed: flags.resume === true, ...result, seconds });
     else print(summary(flags.resume ? 'resumed: indexed' : 'indexed', result, seconds));
   }),
 );
@@ -130,6 +249,7 @@ interface QueryFlags {
   topP?: string;
   maxCandidates?: string;
   rerankCandidates?: string;
+  probes?: string;
   rerank: boolean;
 }
 
@@ -139,6 +259,7 @@ const queryOptions = (command: Command) =>
     .option('--top-p <p>', 'fraction of the collision-ranked candidates to rerank, in (0, 1]')
     .option('--max-candidates <n>', 'stage 1: candidates kept, best by collisions')
     .option('--rerank-candidates <n>', 'stage 2: of those, how many are reranked, closest by Hamming distance (0: skip)')
+    .option('--probes <n>', "buckets read per band on average: the query's own, then the likeliest bit flips (default: the index's)")
     .option('--no-rerank', 'the collision ranking only, without the vector table');
 
 function queryOptionsFrom(flags: QueryFlags) {
@@ -147,6 +268,7 @@ function queryOptionsFrom(flags: QueryFlags) {
     topP: optionalNumber(flags.topP, '--top-p'),
     maxCandidates: optionalInt(flags.maxCandidates, '--max-candidates'),
     rerankCandidates: optionalInt(flags.rerankCandidates, '--rerank-candidates'),
+    probes: optionalInt(flags.probes, '--probes'),
     rerank: flags.rerank,
   };
 }
@@ -176,13 +298,13 @@ queryOptions(
     .addOption(new Option('--vector <file>', 'query vector: a JSON array, or raw float32 (.f32)')),
 ).action(
   action(async (ctx, json, flags: QueryFlags & { id?: string; vector?: string }) => {
-    if (!flags.id && !flags.vector) throw new LshrsError('BAD_OPTION', 'give --id ID or --vector FILE');
+    if (!flags.id && !flags.vector) throw new CliError('USAGE', 'query needs --id ID or --vector FILE');
     const lsh = await ctx.openIndex(flags.rerank || flags.id !== undefined);
     let vector: ArrayLike<number>;
     if (flags.id !== undefined) {
       const id = await parseId(lsh, flags.id);
       const [row] = [...(await (ctx.vectorStore(true) as PostgresVectorStore).fetch([id]))];
-      if (!row) throw new LshrsError('NOT_FOUND', `id ${flags.id} has no row in ${ctx.options.table}`);
+      if (!row) throw new LshrsError('NOT_FOUND', `id ${flags.id} has no row in ${ctx.tableInfo.table}`);
       vector = row.vector;
     } else {
       vector = readVectorFile(flags.vector as string);
@@ -210,6 +332,7 @@ program
       }
       const lines = [
         `index        ${stats.prefix}`,
+        `table        ${stats.store?.table ? `${stats.store.table} (${[stats.store.idColumn, stats.store.vectorColumn, stats.store.textColumn ?? 'no text'].join(', ')})` : 'not recorded'}`,
         `ids          ${stats.ids} (${stats.idType ?? 'none yet'})`,
         `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.reversePages} reverse pages`,
         `shards       ${stats.shards}${stats.shards > 1 ? ` (ids per shard ${Math.min(...stats.shardIds)} to ${Math.max(...stats.shardIds)})` : ''}`,
@@ -289,8 +412,25 @@ program
   );
 
 program
+  .command('clear')
+  .description("delete every key of the index from Redis (the table's rows stay); asks for --yes")
+  .option('--yes', 'really delete the index')
+  .action(
+    action(async (ctx, json, flags: { yes?: boolean }) => {
+      const lsh = await ctx.openIndex();
+      const { ids } = await lsh.describe();
+      const prefix = ctx.options.prefix;
+      if (!flags.yes)
+        throw new CliError('USAGE', `clear deletes index "${prefix}" (${ids} ids) from Redis; run ${again(ctx, 'clear --yes')} to do it`);
+      const keys = await lsh.clear();
+      if (json) printJson({ prefix, cleared: true, ids, keys });
+      else print(`cleared index "${prefix}": ${ids} ids, ${keys} keys deleted (the table's rows stay)`);
+    }),
+  );
+
+program
   .command('verify')
-  .description('check that buckets and reverse records agree and every id has a row; exit 1 on problems')
+  .description('check that buckets and reverse records agree and every id has a row; exit 1 on findings')
   .option('--repair', 'fix what the check finds')
   .action(
     action(async (ctx, json, flags: { repair?: boolean }) => {
@@ -315,7 +455,7 @@ program
         }
         print(lines.join('\n'));
       }
-      return report.consistent || report.repaired ? 0 : 1;
+      return report.consistent || report.repaired ? EXIT.ok : EXIT.findings;
     }),
   );
 
@@ -379,7 +519,26 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+// Commander's own exits (help, version, usage errors) come here as CommanderErrors; the command
+// named in a usage error's hint is the one that raised it.
+let usageOf = 'lshrs';
+for (const command of program.commands) {
+  command.exitOverride((err) => {
+    usageOf = `lshrs ${command.name()}`;
+    throw err;
+  });
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`lshrs: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  if (err instanceof CommanderError) {
+    // Help and --version exit 0; `lshrs` alone prints the help and exits 2, like any usage error.
+    if (err.exitCode === 0 || err.code === 'commander.help') {
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.error;
+      return;
+    }
+    const message = `${oneLine(err.message.replace(/^error: /, ''))} (see ${usageOf} --help)`;
+    process.exitCode = reportError(new CliError('USAGE', message), jsonWanted);
+    return;
+  }
+  process.exitCode = reportError(err, jsonWanted);
 });

@@ -31,3 +31,9 @@ export function print(text: string): void {
 export function printJson(value: unknown): void {
   print(JSON.stringify(value, null, 2));
 }
+
+/** An error: `lshrs: message` on stderr, or with --json one line `{"error":{"code","message"}}` on stdout. */
+export function printError(code: string, message: string, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  else process.stderr.write(`lshrs: ${message}\n`);
+}

@@ -75,6 +75,33 @@ export function shardIdCounts(shardMetas: readonly Partial<MetaHash>[]): number[
   return shardMetas.map((m) => Number(m.ids ?? 0));
 }
 
+/**
+ * Which store an index is built from, as a tool recorded it with `recordStore` (the command line
+ * records its table there, so later commands need only the prefix). Descriptive: no query or write
+ * reads it, and it changes nothing about hashing or keys.
+ */
+export interface StoreInfo {
+  /** The store's kind, e.g. "postgres". */
+  kind: string;
+  /** Its table, optionally schema-qualified. */
+  table?: string;
+  idColumn?: string;
+  vectorColumn?: string;
+  /** `null`: no text column. */
+  textColumn?: string | null;
+}
+
+/** The `store` field (JSON) that `recordStore` wrote, or null when there is none or it is unreadable. */
+export function storeOf(meta: MetaHash): StoreInfo | null {
+  if (!meta.store) return null;
+  try {
+    const parsed: unknown = JSON.parse(meta.store);
+    return parsed && typeof parsed === 'object' && typeof (parsed as StoreInfo).kind === 'string' ? (parsed as StoreInfo) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What `describe()` reports of a build: its state, the last id it wrote, and the rows it skipped. */
 export function buildOf(meta: MetaHash): { state: string; cursor: string; skipped: number } | null {
   return meta.buildState ? { state: meta.buildState, cursor: meta.buildCursor ?? '', skipped: Number(meta.buildSkipped ?? 0) } : null;

@@ -12,7 +12,7 @@ import type { IndexShape } from '../params/shape';
 import { dataNodes, keyPrefixOf, nodeName, type RedisClient } from './connection';
 import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './fanout';
 import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
-import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, type MetaHash } from './meta';
+import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, storeOf, type MetaHash } from './meta';
 import { clearIndex, measureIndex, type IndexFootprint } from './ops';
 import {
   insertBatch,
@@ -52,7 +52,7 @@ export interface SignedId {
 }
 
 /** What the meta hashes alone say of the index (cheap). */
-export type MetaSummary = Pick<IndexDescription, 'idType' | 'ids' | 'shardIds' | 'build'>;
+export type MetaSummary = Pick<IndexDescription, 'idType' | 'ids' | 'shardIds' | 'build' | 'store'>;
 
 /** An id's reverse record and the buckets it names. */
 export interface IdBuckets {
@@ -327,6 +327,18 @@ export class RedisIndex {
     }
   }
 
+  /**
+   * Sets one descriptive field of the root meta, never a parameter: `store` (what `recordStore`
+   * records) or `buildState`. Only on an index that exists (false when nothing was written yet), so
+   * no meta without parameters is left behind; refuses a handle of other parameters.
+   */
+  async setMetaField(field: 'store' | 'buildState', value: string): Promise<boolean> {
+    const meta = await this.checkedMeta();
+    if (meta.fingerprint === undefined) return false;
+    await this.client.hset(this.root.keys.meta, field, value);
+    return true;
+  }
+
   /** The root meta and each shard's (the root twice for an index of one shard), checked. */
   private async metas(): Promise<{ root: MetaHash; shards: MetaHash[] }> {
     const root = await this.checkedMeta();
@@ -343,6 +355,7 @@ export class RedisIndex {
       ids: shardIds.reduce((a, b) => a + b, 0),
       shardIds,
       build: buildOf(root),
+      store: storeOf(root),
     };
   }
 

@@ -13,6 +13,9 @@ import type { StoreWrite, VectorStore } from '../stores/types';
 import { runPipeline } from './pipeline';
 import { checkOneIdType, prepareItems, prepareStored, type PreparedBatch } from './prepare';
 import { storePages, type StorePage } from './store-pages';
+import { deleteChannel, deleteTrace, indexChannel, indexTrace, traced, type DeleteTrace, type IndexTrace } from '../tracing';
+
+type StorePageScan = NonNullable<VectorStore['scan']>;
 
 interface HashedBatch {
   batch: PreparedBatch;
@@ -41,13 +44,19 @@ export class Writer {
    * validated whole before anything is written; a stream batch by batch (earlier batches stay).
    */
   index(items: Iterable<IndexItem> | AsyncIterable<IndexItem>, options: IndexOptions): Promise<IndexResult> {
+    if (!traced(indexChannel)) return this.runIndex(items, options, this.stage);
+    const trace = indexTrace('index', this.deps.index.prefix, false);
+    return indexChannel.tracePromise(async () => this.runIndex(items, options, this.tracedStage(trace)), trace);
+  }
+
+  private runIndex(items: Iterable<IndexItem> | AsyncIterable<IndexItem>, options: IndexOptions, stage: Writer['stage']): Promise<IndexResult> {
     const { batchSize, shape } = this.deps;
     if (Array.isArray(items)) {
       const list = items as IndexItem[];
       const prepared: PreparedBatch[] = [];
       for (let i = 0; i < list.length; i += batchSize) prepared.push(prepareItems(list.slice(i, i + batchSize), shape.dim));
       if (prepared.length > 1) checkOneIdType(prepared);
-      return runPipeline(prepared, this.stage, { ...options, total: list.length });
+      return runPipeline(prepared, stage, { ...options, total: list.length });
     }
     async function* batches(): AsyncGenerator<PreparedBatch> {
       let pending: IndexItem[] = [];
@@ -60,7 +69,12 @@ export class Writer {
       }
       if (pending.length > 0) yield prepareItems(pending, shape.dim);
     }
-    return runPipeline(batches(), this.stage, { ...options, total: options.total ?? null });
+    return runPipeline(batches(), stage, { ...options, total: options.total ?? null });
+  }
+
+  /** The pipeline's stages, measured into a trace. */
+  private tracedStage(trace: IndexTrace): Writer['stage'] {
+    return { size: this.stage.size, hash: (batch) => this.hash(batch, trace), write: (hashed) => this.write(hashed, trace) };
   }
 
   /**
@@ -69,7 +83,13 @@ export class Writer {
    * the same script call), so a build killed at any point resumes after the last batch that landed
    * whole, and redoes at most the one it was writing (see {@link RedisIndex.insert}).
    */
-  async build(options: IndexOptions): Promise<IndexResult> {
+  build(options: IndexOptions): Promise<IndexResult> {
+    if (!traced(indexChannel)) return this.runBuild(options);
+    const trace = indexTrace('build', this.deps.index.prefix, options.resume ?? false);
+    return indexChannel.tracePromise(async () => this.runBuild(options, trace), trace);
+  }
+
+  private async runBuild(options: IndexOptions, trace?: IndexTrace): Promise<IndexResult> {
     const { store, index, batchSize, shape } = this.deps;
     if (!store?.scan) {
       throw new LshrsError('NO_STORE', 'index() with no items builds from the store, and this store cannot be read in id order');
@@ -81,19 +101,24 @@ export class Writer {
     const total = store.count ? await store.count(start.after) : null;
     const invalid = options.skipInvalid ? 'skip' : 'throw';
     let skipped = start.skipped;
+    const scan: StorePageScan = store.scan.bind(store);
     const counts = await runPipeline(
-      storePages({ scan: store.scan.bind(store) }, start.after, batchSize),
+      storePages({ scan: trace ? timedScan(scan, trace) : scan }, start.after, batchSize),
       {
         size: (page: StorePage) => page.rows.length,
         hash: (page: StorePage) => {
           const batch = prepareStored(page.rows, idType, shape.dim, invalid);
           skipped += batch.skipped;
-          return this.hash({ ...batch, build: { last: page.last, skipped } });
+          return this.hash({ ...batch, build: { last: page.last, skipped } }, trace);
         },
-        write: (hashed: HashedBatch) => this.write(hashed),
+        write: (hashed: HashedBatch) => this.write(hashed, trace),
       },
       { ...options, total },
-    );
+    ).catch(async (err: unknown) => {
+      // Stopped by its signal, the build is no longer running: say so, beside the position it reached.
+      if (options.signal?.aborted) await index.setMetaField('buildState', 'interrupted');
+      throw err;
+    });
     await index.finishBuild();
     return options.skipInvalid ? { ...counts, skipped: skipped - start.skipped } : counts;
   }
@@ -126,36 +151,52 @@ export class Writer {
   }
 
   /** Removes ids from every bucket through their reverse records, then their store rows. */
-  async delete(idOrIds: Id | readonly Id[]): Promise<DeleteResult> {
+  delete(idOrIds: Id | readonly Id[]): Promise<DeleteResult> {
+    if (!traced(deleteChannel)) return this.runDelete(idOrIds);
+    const trace = deleteTrace(this.deps.index.prefix);
+    return deleteChannel.tracePromise(async () => this.runDelete(idOrIds, trace), trace);
+  }
+
+  private async runDelete(idOrIds: Id | readonly Id[], trace?: DeleteTrace): Promise<DeleteResult> {
     const { index, store, batchSize } = this.deps;
     const ids = [...new Set(Array.isArray(idOrIds) ? (idOrIds as Id[]) : [idOrIds as Id])];
     const result: DeleteResult = { removed: 0, unknown: 0 };
+    if (trace) trace.ids = ids.length;
     const idType = commonIdType(ids);
     if (!idType) return result;
     await index.checkIdType(idType);
     for (let i = 0; i < ids.length; i += batchSize) {
       const batch = ids.slice(i, i + batchSize);
+      let mark = trace ? performance.now() : 0;
       const counts = await index.remove(idType, batch);
       result.removed += counts.removed;
       result.unknown += counts.unknown;
       if (counts.damaged) result.damaged = (result.damaged ?? 0) + counts.damaged;
-      if (store?.delete) await store.delete(batch);
+      if (trace) trace.phases.redisMs += performance.now() - mark;
+      if (store?.delete) {
+        if (trace) mark = performance.now();
+        await store.delete(batch);
+        if (trace) trace.phases.storeMs += performance.now() - mark;
+      }
     }
     return result;
   }
 
   /** The CPU part of a write: band values and packed signatures. */
-  private hash(batch: PreparedBatch): HashedBatch {
+  private hash(batch: PreparedBatch, trace?: IndexTrace): HashedBatch {
+    const started = trace ? performance.now() : 0;
     const { shape, planes } = this.deps;
     const values = bandValues(batch.vectors, batch.ids.length, planes, shape);
     const signed = batch.ids.map((id, i) => ({ id, signature: packSignature(values, i * shape.bands, shape.bands, shape.rows) }));
+    if (trace) trace.phases.hashMs += performance.now() - started;
     return { batch, signed };
   }
 
   /** The I/O part: the store rows first (when the store writes), then the index. */
-  private async write({ batch, signed }: HashedBatch): Promise<IndexResult> {
+  private async write({ batch, signed }: HashedBatch, trace?: IndexTrace): Promise<IndexResult> {
     const { index, store, shape } = this.deps;
     await index.checkIdType(batch.idType);
+    let mark = trace ? performance.now() : 0;
     if (batch.toStore && store?.upsert) {
       const writes: StoreWrite[] = batch.ids.map((id, i) => ({
         id,
@@ -163,7 +204,29 @@ export class Writer {
         text: batch.texts[i],
       }));
       await store.upsert(writes);
+      if (trace) {
+        const now = performance.now();
+        trace.phases.storeWriteMs += now - mark;
+        mark = now;
+      }
     }
-    return index.insert(batch.idType, signed, batch.build);
+    if (!trace) return index.insert(batch.idType, signed, batch.build);
+    const counts = await index.insert(batch.idType, signed, batch.build);
+    trace.phases.redisMs += performance.now() - mark;
+    trace.batches += 1;
+    trace.items += signed.length;
+    return counts;
   }
+}
+
+/** A build's store reads, timed into its trace. */
+function timedScan(scan: StorePageScan, trace: IndexTrace): StorePageScan {
+  return async (after, limit) => {
+    const started = performance.now();
+    try {
+      return await scan(after, limit);
+    } finally {
+      trace.phases.storeReadMs += performance.now() - started;
+    }
+  };
 }

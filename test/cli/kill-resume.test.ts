@@ -125,3 +125,33 @@ test(`a 16-shard build of ${ROWS} rows killed midway resumes to an index identic
   expect(mine).toEqual(theirs);
   await clearAll(reference, prefix);
 }, 300_000);
+
+test(`Ctrl-C during a build stops it after the batch in flight: buildState "interrupted", a hint to resume, exit 130`, async () => {
+  const prefix = uniqueName('sigint');
+  const child = lshrsProcess(['--prefix', prefix, '--table', table, 'index']);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const meta = `{${prefix}}:meta`;
+  await poll(
+    () => redis.hget(meta, 'ids').then(Number),
+    (n) => n >= ROWS / 10,
+    120,
+  );
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  const [state, cursor, ids] = await redis.hmget(meta, 'buildState', 'buildCursor', 'ids');
+  expect(state).toBe('interrupted');
+  expect(Number(ids)).toBe(Number(cursor));
+  expect(Number(cursor)).toBeLessThan(ROWS);
+  expect(stderr.trim().split('\n').pop()).toBe(`lshrs: interrupted at id ${cursor}; run lshrs --prefix ${prefix} index --resume to continue`);
+
+  // The command it names continues the build: the table is the one the index recorded.
+  const resumed = lshrs(['--prefix', prefix, '--json', 'index', '--resume']);
+  expect(resumed.status).toBe(0);
+  expect(JSON.parse(resumed.stdout)).toMatchObject({ resumed: true, table, added: ROWS - Number(cursor), moved: 0, unchanged: 0 });
+  expect(await redis.hmget(meta, 'buildState', 'buildCursor', 'ids')).toEqual(['done', String(ROWS), String(ROWS)]);
+  await clearAll(prefix);
+}, 300_000);

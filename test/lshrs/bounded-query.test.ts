@@ -3,8 +3,9 @@
  * are refused, and a giant bucket is sampled, not read whole (the bound itself is pinned in
  * test/lua); giant buckets show in stats().
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import type { Redis } from 'ioredis';
-import { LSHRS, LshrsError } from '../../src';
+import { BUCKET_READS, LSHRS, LshrsError, TRACE_CHANNELS, type QueryTrace } from '../../src';
 import { gaussianStream } from '../../src/hashing/gaussian';
 import { newRedis, uniqueName } from '../support/servers';
 
@@ -43,8 +44,20 @@ test('20,000 identical vectors: queries still answer, and stats() shows the 16 g
   await lsh.index(items);
 
   await redis.config('RESETSTAT');
-  const hits = await lsh.query(same, { rerank: false });
+  const traces: QueryTrace[] = [];
+  const channel = tracingChannel<unknown, QueryTrace>(TRACE_CHANNELS.query);
+  const ignore = () => undefined;
+  const subscriber = { start: ignore, end: ignore, asyncStart: ignore, error: ignore, asyncEnd: (trace: QueryTrace) => void traces.push(trace) };
+  channel.subscribe(subscriber);
+  let hits;
+  try {
+    hits = await lsh.query(same, { rerank: false });
+  } finally {
+    channel.unsubscribe(subscriber);
+  }
   expect(hits).toHaveLength(10);
+  // 16 buckets of over 20,000 ids: the script read its budget, not 320,000 members, and says so.
+  expect(traces[0]).toMatchObject({ membersRead: BUCKET_READS, truncated: true, missingRecords: 0 });
   const stats = (await redis.info('commandstats')).split('\n').filter((line) => line.startsWith('cmdstat_eval'));
   // For the record, not a bound: this query's script time on this machine.
   process.stderr.write(`[giant bucket] a query of 20,000 identical vectors: ${stats.map((line) => line.trim()).join('; ')}\n`);
