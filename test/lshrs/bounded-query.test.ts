@@ -49,7 +49,7 @@ test('20,000 identical vectors: queries still answer, and stats() shows the 16 g
   const ignore = () => undefined;
   const subscriber = { start: ignore, end: ignore, asyncStart: ignore, error: ignore, asyncEnd: (trace: QueryTrace) => void traces.push(trace) };
   channel.subscribe(subscriber);
-  let hits;
+  let hits: Awaited<ReturnType<typeof lsh.query>> = [];
   try {
     hits = await lsh.query(same, { rerank: false });
   } finally {
