@@ -39,6 +39,13 @@ export interface CreateTableOptions {
 
 type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
 
+/** A row as the select list returns it: the id as text, the vector in binary form, the text. */
+interface RawRow {
+  id: string;
+  v: Buffer | null;
+  t?: string | null;
+}
+
 const KIND_BY_TYPNAME: Record<string, VectorKind> = {
   _float4: 'float4[]',
   _float8: 'float8[]',
@@ -80,6 +87,22 @@ function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
   return out;
 }
 
+/** A call failed because PostgreSQL could not be reached (or the connection was lost), on a pool lshrs opened. */
+export class PostgresUnreachableError extends Error {
+  constructor(address: string, reason: string, cause: unknown) {
+    super(`cannot reach PostgreSQL at ${address}: ${reason}`, { cause });
+    this.name = 'PostgresUnreachableError';
+  }
+}
+
+/** A connection that could not be made or was lost, as opposed to an error the server sent. */
+function connectionFailure(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err instanceof pg.DatabaseError) return undefined;
+  const { syscall, code } = err as { syscall?: unknown; code?: unknown };
+  if (typeof syscall === 'string' && typeof code === 'string') return `${syscall} ${code}`; // "connect ECONNREFUSED"
+  return /^Connection terminated|^timeout expired/.test(err.message) ? err.message : undefined;
+}
+
 /** pgvector's binary format (vector_send): int16 dim, int16 unused, big-endian float4s. */
 function decodeVectorSend(bytes: Buffer): Float32Array {
   const dim = bytes.readInt16BE(0);
@@ -106,6 +129,8 @@ function vectorLiteral(kind: VectorKind, vector: Float32Array): string {
 export class PostgresVectorStore implements VectorStore {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
+  /** `host:port` of a pool lshrs opened, for its connection errors. */
+  private readonly address?: string;
   private readonly table: string;
   private readonly tableName: string;
   private readonly columnNames: { id: string; vector: string; text: string | null };
@@ -122,6 +147,12 @@ export class PostgresVectorStore implements VectorStore {
     } else if (options.connectionString) {
       this.pool = new pg.Pool({ connectionString: options.connectionString, max: 4 });
       this.ownsPool = true;
+      // An idle connection the server ends (a restart, pg_terminate_backend: 57P01) is an 'error'
+      // event on the pool; unheard, it would kill the process. pg drops that connection and the next
+      // call opens a new one, which works, or fails with the reason.
+      this.pool.on('error', () => undefined);
+      const { host, port } = new pg.Client({ connectionString: options.connectionString });
+      this.address = `${host}:${port}`;
     } else {
       throw new LshrsError('BAD_OPTION', 'PostgresVectorStore needs a pool or a connectionString');
     }
@@ -162,14 +193,35 @@ export class PostgresVectorStore implements VectorStore {
 
   /** {@link PostgresVectorStore.createTable} for this store's table and column names. */
   async createTableIfMissing(options: Pick<CreateTableOptions, 'idType' | 'vectorType' | 'dim'> = {}): Promise<void> {
-    await PostgresVectorStore.createTable(this.pool, {
-      ...options,
-      table: this.tableName,
-      idColumn: this.columnNames.id,
-      vectorColumn: this.columnNames.vector,
-      textColumn: this.columnNames.text,
-    });
+    await this.pg(
+      PostgresVectorStore.createTable(this.pool, {
+        ...options,
+        table: this.tableName,
+        idColumn: this.columnNames.id,
+        vectorColumn: this.columnNames.vector,
+        textColumn: this.columnNames.text,
+      }),
+    );
     this.shape = undefined;
+  }
+
+  /** On a pool lshrs opened, a connection failure becomes one line naming the server (the original as `cause`). */
+  private failure(err: unknown): unknown {
+    const reason = this.address === undefined ? undefined : connectionFailure(err);
+    return reason === undefined ? err : new PostgresUnreachableError(this.address as string, reason, err);
+  }
+
+  /** A call to PostgreSQL, its connection failures described (see {@link failure}). */
+  private async pg<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  private query<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pg(this.pool.query<R>(text, params));
   }
 
   private describe(): Promise<TableShape> {
@@ -181,7 +233,7 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   private async readShape(): Promise<TableShape> {
-    const { rows } = await this.pool.query<{ name: string; type: string; typname: string }>(
+    const { rows } = await this.query<{ name: string; type: string; typname: string }>(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
@@ -215,7 +267,7 @@ export class PostgresVectorStore implements VectorStore {
     return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
   }
 
-  private decodeRows(shape: TableShape, rows: { id: string; v: Buffer | null; t?: string | null }[]): StoredItem[] {
+  private decodeRows(shape: TableShape, rows: RawRow[]): StoredItem[] {
     const items: StoredItem[] = [];
     for (const row of rows) {
       if (!row.v) continue;
@@ -233,7 +285,7 @@ export class PostgresVectorStore implements VectorStore {
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
     if (ids.length === 0) return [];
     const shape = await this.describe();
-    const { rows } = await this.pool.query(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+    const { rows } = await this.query<RawRow>(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
       ids.map(String),
     ]);
     return this.decodeRows(shape, rows);
@@ -244,7 +296,7 @@ export class PostgresVectorStore implements VectorStore {
     const shape = await this.describe();
     const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idSqlType}`;
     const params: unknown[] = after === null ? [limit] : [limit, after];
-    const { rows } = await this.pool.query(
+    const { rows } = await this.query<RawRow>(
       // Qualified, so ORDER BY sorts by the column and not by the id::text output of the same name.
       `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.table}.${this.idColumn} LIMIT $1`,
       params,
@@ -255,7 +307,7 @@ export class PostgresVectorStore implements VectorStore {
   async count(after: string | null): Promise<number> {
     const shape = await this.describe();
     const where = after === null ? '' : `WHERE ${this.idColumn} > $1::${shape.idSqlType}`;
-    const { rows } = await this.pool.query(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
+    const { rows } = await this.query<{ n: number }>(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
     return Number(rows[0].n);
   }
 
@@ -265,10 +317,9 @@ export class PostgresVectorStore implements VectorStore {
 
   async existing(ids: readonly Id[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
-      [ids.map(String)],
-    );
+    const { rows } = await this.query<{ id: string }>(`SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+      ids.map(String),
+    ]);
     return new Set(rows.map((r) => r.id));
   }
 
@@ -286,7 +337,7 @@ export class PostgresVectorStore implements VectorStore {
     }
     const updates = columns.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
     const unnest = shape.hasText ? 'unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, t)' : 'unnest($1::text[], $2::text[]) AS u(id, v)';
-    await this.pool.query(
+    await this.query(
       `INSERT INTO ${this.table} (${columns.join(', ')}) SELECT ${values.join(', ')} FROM ${unnest}
        ON CONFLICT (${this.idColumn}) DO UPDATE SET ${updates.join(', ')}`,
       params,
@@ -295,7 +346,7 @@ export class PostgresVectorStore implements VectorStore {
 
   async delete(ids: readonly Id[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.pool.query(`DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [ids.map(String)]);
+    await this.query(`DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [ids.map(String)]);
   }
 
   async close(): Promise<void> {
