@@ -1,5 +1,5 @@
 /*
- * Connections lshrs opens itself (a PostgreSQL connection string) have nobody else
+ * Connections lshrs opens itself (a Redis URL, a PostgreSQL connection string) have nobody else
  * listening to them: their errors must neither kill the host process nor print anything, and a
  * call that cannot reach the server fails with one line naming it. Each scenario runs in a child
  * process (test/support/owned-connections-child.ts), since what an unhandled 'error' event does is
@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort } from '../../dev/servers';
+import { freePort, startRedis, type Throwaway } from '../../dev/servers';
 import { PostgresVectorStore } from '../../src';
 import { databaseUrl, newPool, uniqueName } from '../support/servers';
 
@@ -84,4 +84,29 @@ test('a store opened from a connection string to a server that is not there fail
   expect(stderr).toBe('');
   expect(code).toBe(0);
   expect(await child.steps()).toEqual([{ error: `cannot reach PostgreSQL at 127.0.0.1:${port}: connect ECONNREFUSED`, cause: expect.any(String) }]);
+});
+
+describe('a Redis opened from a URL', () => {
+  let server: Throwaway | undefined;
+  afterEach(async () => {
+    await server?.stop();
+  });
+
+  test('whose server stops: nothing is printed, and the next call fails with one line naming the server', async () => {
+    server = await startRedis();
+    const url = server.url;
+    const child = runChild(['redis-stopped', url, uniqueName('owned_redis')]);
+    expect(await child.nextStep()).toEqual({ ids: 0 });
+    await server.stop();
+    server = undefined;
+    child.write('stopped');
+    const { code, stderr } = await child.exit;
+    expect(stderr).toBe(''); // no "[ioredis] Unhandled error event" lines
+    expect(code).toBe(0);
+    const address = new URL(url).host;
+    expect((await child.steps())[1]).toEqual({
+      error: `cannot reach Redis at ${address}: connect ECONNREFUSED`,
+      cause: expect.stringMatching(/max retries per request|Connection is closed/),
+    });
+  });
 });

@@ -1,11 +1,12 @@
 /*
- * A host process that lets lshrs open its own connections (a connection string), for
- * test/lshrs/owned-connections.test.ts: an unhandled 'error' event kills a process, so what these
- * scenarios must show is this process's exit code and output.
+ * A host process that lets lshrs open its own connections (a URL, a connection string), for
+ * test/lshrs/owned-connections.test.ts: an unhandled 'error' event kills a process, and ioredis
+ * prints to stderr, so what these scenarios must show is this process's exit code and output.
  * One line of JSON on stdout per step; nothing else on stdout or stderr.
  */
+import { createInterface } from 'node:readline';
 import pg from 'pg';
-import { PostgresVectorStore } from '../../src';
+import { LSHRS, PostgresVectorStore } from '../../src';
 
 const say = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 const failure = (err: unknown) => ({ error: (err as Error).message, cause: ((err as Error).cause as Error | undefined)?.message });
@@ -16,6 +17,18 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The next line the parent writes on stdin. */
+async function nextLine(): Promise<string> {
+  const lines = createInterface({ input: process.stdin });
+  try {
+    for await (const line of lines) return line;
+    return '';
+  } finally {
+    lines.close();
+    process.stdin.destroy();
   }
 }
 
@@ -39,6 +52,13 @@ async function main(scenario: string, url: string, table: string): Promise<void>
     const store = new PostgresVectorStore({ connectionString: url, table });
     say(await store.fetch([1]).then(() => ({ fetched: true }), failure));
     await store.close();
+  } else if (scenario === 'redis-stopped') {
+    // The parent stops the server after the first step and says so on stdin.
+    const lsh = new LSHRS({ redis: url, dim: 4, prefix: table });
+    say({ ids: (await lsh.describe()).ids });
+    if ((await nextLine()) !== 'stopped') throw new Error('expected "stopped" on stdin');
+    say(await lsh.describe().then(() => ({ described: true }), failure));
+    await lsh.close();
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }
