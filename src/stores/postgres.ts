@@ -65,6 +65,8 @@ interface TableShape {
   kind: VectorKind;
   /** The id column's SQL type, as format_type names it (for casts). */
   idSqlType: string;
+  /** ` COLLATE "schema"."name"` when the id column has a collation other than the database's. */
+  idCollate: string;
   idType: IdType;
   hasText: boolean;
 }
@@ -233,8 +235,11 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   private async readShape(): Promise<TableShape> {
-    const { rows } = await this.query<{ name: string; type: string; typname: string }>(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname
+    const { rows } = await this.query<{ name: string; type: string; typname: string; collation: string | null }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname,
+              (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
+                 FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+                WHERE c.oid = a.attcollation AND c.collname <> 'default') AS collation
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
       [this.table],
@@ -256,7 +261,13 @@ export class PostgresVectorStore implements VectorStore {
     if (names.text !== null && !column(names.text)) {
       throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.textColumn} (pass textColumn: null for none)`);
     }
-    return { kind, idSqlType: id.type, idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str', hasText: this.textColumn !== null };
+    return {
+      kind,
+      idSqlType: id.type,
+      idCollate: id.collation ? ` COLLATE ${id.collation}` : '',
+      idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str',
+      hasText: this.textColumn !== null,
+    };
   }
 
   /** The select list: id as text, the vector in binary form (never as text), and the text. */
@@ -337,8 +348,12 @@ export class PostgresVectorStore implements VectorStore {
     }
     const updates = columns.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
     const unnest = shape.hasText ? 'unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, t)' : 'unnest($1::text[], $2::text[]) AS u(id, v)';
+    // In id order, as the column sorts: the rows are inserted, and existing ones locked, in that
+    // order, the order every other write and delete of lshrs locks them in, so that concurrent
+    // batches sharing ids wait for each other instead of deadlocking.
     await this.query(
       `INSERT INTO ${this.table} (${columns.join(', ')}) SELECT ${values.join(', ')} FROM ${unnest}
+       ORDER BY u.id::${shape.idSqlType}${shape.idCollate}
        ON CONFLICT (${this.idColumn}) DO UPDATE SET ${updates.join(', ')}`,
       params,
     );
@@ -346,7 +361,12 @@ export class PostgresVectorStore implements VectorStore {
 
   async delete(ids: readonly Id[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.query(`DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [ids.map(String)]);
+    // Locked in id order first (see upsert), then deleted.
+    await this.query(
+      `DELETE FROM ${this.table} WHERE ${this.idColumn} IN
+         (SELECT ${this.idColumn} FROM ${this.table} WHERE ${this.idColumn} = ANY($1) ORDER BY ${this.idColumn} FOR UPDATE)`,
+      [ids.map(String)],
+    );
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,79 @@
+/*
+ * Several lshrs clients writing the same PostgreSQL table and index at once, each with its own
+ * pool and Redis connection, as separate service instances would.
+ */
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { type Id, LSHRS, PostgresVectorStore } from '../../src';
+import { gaussianStream } from '../../src/hashing/gaussian';
+import { newPool, newRedis, uniqueName, useConnections } from '../support/servers';
+
+const DIM = 8;
+const next = gaussianStream('concurrent-writers');
+const vectorOf = () => Float32Array.from({ length: DIM }, next);
+
+let pool: pg.Pool;
+useConnections((c) => ({ pool } = c));
+
+/** A deterministic shuffle (xorshift), so a failure replays. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let s = seed | 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const j = (s >>> 0) % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+interface Client {
+  lsh: LSHRS;
+  redis: Redis;
+  pool: pg.Pool;
+}
+
+function openClients(n: number, prefix: string, table: string): Client[] {
+  return Array.from({ length: n }, () => {
+    const clientRedis = newRedis();
+    const clientPool = newPool();
+    const store = new PostgresVectorStore({ pool: clientPool, table });
+    return { redis: clientRedis, pool: clientPool, lsh: new LSHRS({ redis: clientRedis, dim: DIM, prefix, store, batchSize: 1000 }) };
+  });
+}
+
+async function closeClients(clients: Client[]): Promise<void> {
+  await Promise.all(clients.map((c) => Promise.allSettled([c.redis.quit(), c.pool.end()])));
+}
+
+test.each([
+  ['bigint ids', 'bigint'],
+  // An order other than the database's (byte order here): upserts, deletes and holds must all lock
+  // in the column's order, not in the order of their parameters' type.
+  ['text ids of a column with an ICU collation', 'text COLLATE "und-x-icu"'],
+])('8 clients upserting and deleting overlapping batches in different orders meet no deadlock: %s', async (_label, idType) => {
+  const table = uniqueName('deadlock');
+  const prefix = table;
+  await pool.query(`CREATE TABLE "${table}" (id ${idType} PRIMARY KEY, embedding bytea NOT NULL, text text)`);
+  const clients = openClients(8, prefix, table);
+  try {
+    const ids: Id[] = Array.from({ length: 400 }, (_, i) => (idType === 'bigint' ? i : `${'aBcD'[i % 4]}${i}`));
+    const failures: unknown[] = [];
+    for (let round = 0; round < 10; round++) {
+      const results = await Promise.allSettled(
+        clients.map(({ lsh }, c) => {
+          // Overlapping batches: each client takes 300 of the same 400 ids, in its own order.
+          const batch = shuffled(ids, round * 97 + c * 13 + 1).slice(0, 300);
+          if ((round + c) % 4 === 3) return lsh.delete(batch);
+          return lsh.index(batch.map((id) => ({ id, vector: vectorOf(), text: `r${round}` })));
+        }),
+      );
+      for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+    }
+    expect(failures.map((err) => `${(err as { code?: string }).code}: ${(err as Error).message}`)).toEqual([]);
+  } finally {
+    await closeClients(clients);
+  }
+});
