@@ -105,6 +105,15 @@ function connectionFailure(err: unknown): string | undefined {
   return /^Connection terminated|^timeout expired/.test(err.message) ? err.message : undefined;
 }
 
+/**
+ * How long a write may hold its rows while it changes the index: past it, PostgreSQL ends the
+ * session (and with it the hold), so a Redis that hangs never pins the host's rows for longer.
+ */
+const HOLD_LIMIT_MS = 60_000;
+
+/** A delete retries ids whose rows a concurrent write created meanwhile; a few rounds at most. */
+const DELETE_ROUNDS = 10;
+
 /** pgvector's binary format (vector_send): int16 dim, int16 unused, big-endian float4s. */
 function decodeVectorSend(bytes: Buffer): Float32Array {
   const dim = bytes.readInt16BE(0);
@@ -173,6 +182,8 @@ export class PostgresVectorStore implements VectorStore {
       // A read-only store offers no writes at all, so the index never assumes it wrote a row.
       (this as { upsert?: unknown }).upsert = undefined;
       (this as { delete?: unknown }).delete = undefined;
+      (this as { withRowLocks?: unknown }).withRowLocks = undefined;
+      (this as { deleteWithRowLocks?: unknown }).deleteWithRowLocks = undefined;
     }
   }
 
@@ -367,6 +378,93 @@ export class PostgresVectorStore implements VectorStore {
          (SELECT ${this.idColumn} FROM ${this.table} WHERE ${this.idColumn} = ANY($1) ORDER BY ${this.idColumn} FOR UPDATE)`,
       [ids.map(String)],
     );
+  }
+
+  /**
+   * Runs `fn` (the index's part of a write) while the rows of `ids` are held (`FOR NO KEY UPDATE`,
+   * in id order) against every other lshrs write and delete of them, passing the ids that have a
+   * row (as text): an id whose row a concurrent delete removed since it was written is left out of
+   * the index. The hold is a transaction that writes nothing, so the rows written before it stay
+   * whatever happens to it.
+   */
+  async withRowLocks<T>(ids: readonly Id[], fn: (present: ReadonlySet<string>) => Promise<T>): Promise<T> {
+    if (ids.length === 0) return fn(new Set());
+    return this.transaction(async (client) => fn(await this.lockRows(client, ids, 'NO KEY UPDATE')));
+  }
+
+  /**
+   * Deletes the rows of `ids`, calling `unindex` first while they are held (`FOR UPDATE`, in id
+   * order), so that no concurrent write indexes them in between. A row that a concurrent write had
+   * created but not yet committed cannot be held; when one shows up after `unindex`, its id goes
+   * round again (`unindex` with `again`), held this time, so that it ends up neither indexed nor in
+   * the table, whichever of its writes' steps came first.
+   */
+  async deleteWithRowLocks(ids: readonly Id[], unindex: (ids: readonly Id[], again: boolean) => Promise<void>): Promise<void> {
+    let pending = ids;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === DELETE_ROUNDS) {
+        const some = pending.slice(0, 5).map(String).join(', ') + (pending.length > 5 ? ', ...' : '');
+        throw new LshrsError(
+          'BAD_STORE',
+          `ids ${some} of ${this.tableName} got new rows from concurrent writes in each of ${DELETE_ROUNDS} rounds of their delete: delete them again`,
+        );
+      }
+      const current = pending;
+      pending = await this.transaction(async (client) => {
+        const held = await this.lockRows(client, current, 'UPDATE');
+        await unindex(current, round > 0);
+        const unheld = current.filter((id) => !held.has(String(id)));
+        const { rows } = await this.pg(
+          client.query<{ id: string }>(
+            `WITH gone AS (DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1))
+             SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($2)`,
+            [[...held], unheld.map(String)],
+          ),
+        );
+        const appeared = new Set(rows.map((r) => r.id));
+        return unheld.filter((id) => appeared.has(String(id)));
+      });
+    }
+  }
+
+  /** Locks the rows of `ids` in id order (the order of every other lock lshrs takes); returns the ids found. */
+  private async lockRows(client: pg.PoolClient, ids: readonly Id[], strength: 'UPDATE' | 'NO KEY UPDATE'): Promise<Set<string>> {
+    const { rows } = await this.pg(
+      client.query<{ id: string }>(
+        `SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)
+          ORDER BY ${this.table}.${this.idColumn} FOR ${strength}`,
+        [ids.map(String)],
+      ),
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * `fn` in a transaction on one connection of the pool, committed when it returns. The connection
+   * is listened to while it is held (an 'error' on it would otherwise kill the process) and is
+   * dropped instead of returned to the pool when it failed.
+   */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pg(this.pool.connect());
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      await this.pg(client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${HOLD_LIMIT_MS}`));
+      const result = await fn(client);
+      await this.pg(client.query('COMMIT'));
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollback: Error) => {
+        broken ??= rollback;
+      });
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
   }
 
   async close(): Promise<void> {

@@ -12,8 +12,9 @@ const DIM = 8;
 const next = gaussianStream('concurrent-writers');
 const vectorOf = () => Float32Array.from({ length: DIM }, next);
 
+let redis: Redis;
 let pool: pg.Pool;
-useConnections((c) => ({ pool } = c));
+useConnections((c) => ({ redis, pool } = c));
 
 /** A deterministic shuffle (xorshift), so a failure replays. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
@@ -48,6 +49,14 @@ async function closeClients(clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => Promise.allSettled([c.redis.quit(), c.pool.end()])));
 }
 
+/** The ids (as text) that have a row, and those the index holds (through their reverse records). */
+async function state(table: string, lsh: LSHRS, ids: readonly Id[]): Promise<{ rows: Set<string>; indexed: Set<string> }> {
+  const { rows } = await pool.query<{ id: string }>(`SELECT id::text AS id FROM "${table}" WHERE id = ANY($1)`, [ids.map(String)]);
+  const indexed = new Set<string>();
+  for (const id of ids) if (await lsh.inspect(id)) indexed.add(String(id));
+  return { rows: new Set(rows.map((r) => r.id)), indexed };
+}
+
 test.each([
   ['bigint ids', 'bigint'],
   // An order other than the database's (byte order here): upserts, deletes and holds must all lock
@@ -76,4 +85,24 @@ test.each([
   } finally {
     await closeClients(clients);
   }
+});
+
+describe('a delete racing a write of the same ids', () => {
+  test("a write that lands whole between a delete's hold and its unindex: its rows are deleted too", async () => {
+    const table = uniqueName('race_delete_first');
+    await PostgresVectorStore.createTable(pool, { table });
+    const ids = [7, 5, 6];
+    const writer = new LSHRS({ redis, dim: DIM, prefix: table, store: new PostgresVectorStore({ pool, table }) });
+    const indexOnly = new LSHRS({ redis, dim: DIM, prefix: table }); // the same index, no store: delete touches Redis only
+    const store = new PostgresVectorStore({ pool, table });
+    const rounds: boolean[] = [];
+    await store.deleteWithRowLocks(ids, async (some, again) => {
+      rounds.push(again);
+      // The rows did not exist when the delete held them; a write creates and indexes them now.
+      if (!again) await writer.index(ids.map((id) => ({ id, vector: vectorOf() })));
+      await indexOnly.delete(some);
+    });
+    expect(rounds).toEqual([false, true]);
+    expect(await state(table, writer, ids)).toEqual({ rows: new Set(), indexed: new Set() });
+  });
 });
