@@ -102,6 +102,16 @@ export class Writer {
     await index.checkIdType(idType);
     for (let i = 0; i < ids.length; i += batchSize) {
       const batch = ids.slice(i, i + batchSize);
+      if (store?.deleteWithRowLocks) {
+        // The buckets go while the rows are held, so a concurrent write cannot index them between.
+        await store.deleteWithRowLocks(batch, async (some, again) => {
+          const counts = await index.remove(idType, some);
+          if (again) return; // ids a concurrent write re-created: counted in the first round
+          result.removed += counts.removed;
+          result.unknown += counts.unknown;
+        });
+        continue;
+      }
       const counts = await index.remove(idType, batch);
       result.removed += counts.removed;
       result.unknown += counts.unknown;
@@ -130,6 +140,14 @@ export class Writer {
       }));
       await store.upsert(writes);
     }
-    return index.insert(batch.idType, signed, batch.setMeta);
+    if (!store?.withRowLocks) return index.insert(batch.idType, signed, batch.setMeta);
+    // Indexed while the rows are held: an id a concurrent delete removed since is left out.
+    return store.withRowLocks(batch.ids, (present) =>
+      index.insert(
+        batch.idType,
+        signed.filter((s) => present.has(String(s.id))),
+        batch.setMeta,
+      ),
+    );
   }
 }

@@ -87,7 +87,25 @@ test.each([
   }
 });
 
-describe('a delete racing a write of the same ids', () => {
+describe('an upsert racing a delete of the same ids', () => {
+  test("a delete that lands whole between an upsert's rows and its index write: the ids stay out of the index", async () => {
+    const table = uniqueName('race_upsert_first');
+    await PostgresVectorStore.createTable(pool, { table });
+    const ids = [3, 1, 2];
+    const deleter = new LSHRS({ redis, dim: DIM, prefix: table, store: new PostgresVectorStore({ pool, table }) });
+    // The rows are written, then, before the write touches the index, the delete runs to its end.
+    class DeletedMeanwhile extends PostgresVectorStore {
+      async upsert(items: Parameters<PostgresVectorStore['upsert']>[0]): Promise<void> {
+        await super.upsert(items);
+        await deleter.delete(ids);
+      }
+    }
+    const writer = new LSHRS({ redis, dim: DIM, prefix: table, store: new DeletedMeanwhile({ pool, table }) });
+    await writer.index(ids.map((id) => ({ id, vector: vectorOf() })));
+    expect(await state(table, writer, ids)).toEqual({ rows: new Set(), indexed: new Set() });
+    expect(await writer.verify()).toMatchObject({ consistent: true, ids: 0, missingFromStore: [] });
+  });
+
   test("a write that lands whole between a delete's hold and its unindex: its rows are deleted too", async () => {
     const table = uniqueName('race_delete_first');
     await PostgresVectorStore.createTable(pool, { table });
@@ -105,4 +123,39 @@ describe('a delete racing a write of the same ids', () => {
     expect(rounds).toEqual([false, true]);
     expect(await state(table, writer, ids)).toEqual({ rows: new Set(), indexed: new Set() });
   });
+
+  test.each([['bigint'], ['text']] as const)(
+    '%s ids: afterwards each id is either a row and indexed, or neither; never indexed without a row',
+    async (idType) => {
+      const table = uniqueName(`race_${idType}`);
+      const prefix = table;
+      await PostgresVectorStore.createTable(pool, { table, idType });
+      const [writer, deleter] = openClients(2, prefix, table);
+      const probe = new LSHRS({ redis, dim: DIM, prefix, store: new PostgresVectorStore({ pool, table }) });
+      try {
+        const problems: string[] = [];
+        for (let round = 0; round < 30; round++) {
+          const ids: Id[] = Array.from({ length: 40 }, (_, i) => (idType === 'bigint' ? round * 100 + i : `r${round}-${i}`));
+          // Every other round the ids exist already (an update racing the delete), else they are new.
+          if (round % 2 === 0) await probe.index(ids.map((id) => ({ id, vector: vectorOf() })));
+          const items = shuffled(ids, round + 1).map((id) => ({ id, vector: vectorOf() }));
+          const toDelete = shuffled(ids, round + 7);
+          const upsert = () => writer.lsh.index(items);
+          const remove = () => deleter.lsh.delete(toDelete);
+          // Which starts first alternates; both are in flight together.
+          await Promise.all(round % 4 < 2 ? [upsert(), remove()] : [remove(), upsert()]);
+          const { rows, indexed } = await state(table, probe, ids);
+          for (const id of ids.map(String)) {
+            if (indexed.has(id) && !rows.has(id)) problems.push(`round ${round}: ${id} indexed without a row`);
+            if (rows.has(id) && !indexed.has(id)) problems.push(`round ${round}: ${id} has a row and is not indexed`);
+          }
+        }
+        expect(problems).toEqual([]);
+        const report = await probe.verify();
+        expect(report).toMatchObject({ consistent: true, missingFromStore: [] });
+      } finally {
+        await closeClients([writer, deleter]);
+      }
+    },
+  );
 });
