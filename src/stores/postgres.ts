@@ -73,8 +73,11 @@ interface TableShape {
 
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
 
-/** Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements. */
-function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
+/**
+ * Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements.
+ * Returns the index of the first NULL element instead, which no vector can hold.
+ */
+function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array | number {
   const ndim = bytes.readInt32BE(0);
   let offset = 12 + 8 * ndim;
   const count = ndim === 0 ? 0 : bytes.readInt32BE(12);
@@ -82,7 +85,7 @@ function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
   for (let i = 0; i < count; i++) {
     const len = bytes.readInt32BE(offset);
     offset += 4;
-    if (len < 0) return new Float32Array(0); // a NULL element: no usable vector
+    if (len < 0) return i;
     out[i] = width === 4 ? bytes.readFloatBE(offset) : bytes.readDoubleBE(offset);
     offset += len;
   }
@@ -299,6 +302,9 @@ export class PostgresVectorStore implements VectorStore {
           : shape.kind === 'vector'
             ? decodeVectorSend(row.v)
             : decodeArraySend(row.v, shape.kind === 'float4[]' ? 4 : 8);
+      if (typeof vector === 'number') {
+        throw new LshrsError('BAD_STORE', `row ${row.id} of ${this.tableName}: vector[${vector}] is null, not a number`);
+      }
       items.push(row.t === undefined ? { id: row.id, vector } : { id: row.id, vector, text: row.t });
     }
     return items;
