@@ -140,6 +140,9 @@ export function typedId(raw: string, idType: IdType): Id {
 export function readVectorFile(path: string): number[] {
   const bytes = readFileSync(path);
   if (path.endsWith('.f32')) {
+    if (bytes.length % 4 !== 0) {
+      throw new LshrsError('DIMENSION', `${path} has ${bytes.length} bytes, not a whole number of float32 values (4 bytes each)`);
+    }
     return Array.from(float32FromLE(bytes));
   }
   const parsed: unknown = JSON.parse(bytes.toString('utf8'));
