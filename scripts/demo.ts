@@ -4,8 +4,6 @@
  * With REDIS_URL / DATABASE_URL set it uses those servers; otherwise it starts throwaway ones.
  */
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { LSHRS, PostgresVectorStore, readParquet } from '../src';
 import { startPostgres, startRedis, type Throwaway } from '../dev/servers';
 
@@ -34,11 +32,12 @@ async function main(): Promise<void> {
       say(`Started a throwaway PostgreSQL at ${databaseUrl} (set DATABASE_URL to use yours).`);
     }
 
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-    const pool = new pg.Pool({ connectionString: databaseUrl });
+    // lshrs opens both connections itself from the URLs (and listens to them: the throwaway
+    // PostgreSQL, stopped below, ends the connections its pool is still closing), and closes them.
+    const store = new PostgresVectorStore({ connectionString: databaseUrl, table: TABLE });
+    const lsh = new LSHRS({ redis: redisUrl, dim: 512, prefix: PREFIX, store });
     try {
-      await PostgresVectorStore.createTable(pool, { table: TABLE });
-      const lsh = new LSHRS({ redis, dim: 512, prefix: PREFIX, store: new PostgresVectorStore({ pool, table: TABLE }) });
+      await store.createTableIfMissing();
       await lsh.clear(); // a rerun starts from an empty index
 
       let t = performance.now();
@@ -66,8 +65,7 @@ async function main(): Promise<void> {
       say();
       say('Texts: Wikipedia via WikiText-103, CC BY-SA 3.0 (see data/README.md).');
     } finally {
-      await redis.quit();
-      await pool.end();
+      await lsh.close();
     }
   } finally {
     await Promise.all(started.map((s) => s.stop()));

@@ -29,15 +29,21 @@ export function writeVector(vector: unknown, dim: number, out: Float32Array, off
   }
   for (let i = 0; i < dim; i++) {
     const x = v[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) {
-      throw new LshrsError('NOT_FINITE', `${label}: vector[${i}] is ${x}, not a finite number`);
-    }
+    if (typeof x !== 'number') throw new LshrsError('NOT_FINITE', `${label}: vector[${i}] is ${kindOf(x)}, not a number`);
+    if (!Number.isFinite(x)) throw new LshrsError('NOT_FINITE', `${label}: vector[${i}] is ${x}, not a finite number`);
     const f = Math.fround(x);
     if (!Number.isFinite(f)) throw new LshrsError('NOT_FINITE', `${label}: vector[${i}] = ${x} overflows float32`);
     if (f !== 0) nonZero = true;
     out[offset + i] = f;
   }
   if (!nonZero) throw new LshrsError('ZERO_VECTOR', `${label}: vector is all zeros and has no direction`);
+}
+
+/** What a value that is not a number is, for a message: "a string" (its value may be long or private), "null". */
+function kindOf(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return 'an array';
+  return typeof x === 'object' ? 'an object' : `a ${typeof x}`;
 }
 
 /** A validated float32 copy of one vector. */

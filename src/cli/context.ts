@@ -238,6 +238,9 @@ export function readVectorFile(path: string): number[] {
     throw fileError(path, err);
   }
   if (path.endsWith('.f32')) {
+    if (bytes.length % 4 !== 0) {
+      throw new LshrsError('DIMENSION', `${path} has ${bytes.length} bytes, not a whole number of float32 values (4 bytes each)`);
+    }
     return Array.from(float32FromLE(bytes));
   }
   let parsed: unknown;

@@ -59,6 +59,13 @@ const TABLE_OPTIONS = optionNames<CreateTableOptions & { table: string }>({
 
 type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
 
+/** A row as the select list returns it: the id as text, the vector in binary form, the text. */
+interface RawRow {
+  id: string;
+  v: Buffer | null;
+  t?: string | null;
+}
+
 const KIND_BY_TYPNAME: Record<string, VectorKind> = {
   _float4: 'float4[]',
   _float8: 'float8[]',
@@ -78,14 +85,19 @@ interface TableShape {
   kind: VectorKind;
   /** The id column's SQL type, as format_type names it (for casts). */
   idSqlType: string;
+  /** ` COLLATE "schema"."name"` when the id column has a collation other than the database's. */
+  idCollate: string;
   idType: IdType;
   hasText: boolean;
 }
 
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
 
-/** Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements. */
-function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
+/**
+ * Binary array format (array_send): header, dimensions, then length-prefixed big-endian elements.
+ * Returns the index of the first NULL element instead, which no vector can hold.
+ */
+function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array | number {
   const ndim = bytes.readInt32BE(0);
   let offset = 12 + 8 * ndim;
   const count = ndim === 0 ? 0 : bytes.readInt32BE(12);
@@ -93,12 +105,37 @@ function decodeArraySend(bytes: Buffer, width: 4 | 8): Float32Array {
   for (let i = 0; i < count; i++) {
     const len = bytes.readInt32BE(offset);
     offset += 4;
-    if (len < 0) return new Float32Array(0); // a NULL element: no usable vector
+    if (len < 0) return i;
     out[i] = width === 4 ? bytes.readFloatBE(offset) : bytes.readDoubleBE(offset);
     offset += len;
   }
   return out;
 }
+
+/** A call failed because PostgreSQL could not be reached (or the connection was lost), on a pool lshrs opened. */
+export class PostgresUnreachableError extends Error {
+  constructor(address: string, reason: string, cause: unknown) {
+    super(`cannot reach PostgreSQL at ${address}: ${reason}`, { cause });
+    this.name = 'PostgresUnreachableError';
+  }
+}
+
+/** A connection that could not be made or was lost, as opposed to an error the server sent. */
+function connectionFailure(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err instanceof pg.DatabaseError) return undefined;
+  const { syscall, code } = err as { syscall?: unknown; code?: unknown };
+  if (typeof syscall === 'string' && typeof code === 'string') return `${syscall} ${code}`; // "connect ECONNREFUSED"
+  return /^Connection terminated|^timeout expired/.test(err.message) ? err.message : undefined;
+}
+
+/**
+ * How long a write may hold its rows while it changes the index: past it, PostgreSQL ends the
+ * session (and with it the hold), so a Redis that hangs never pins the host's rows for longer.
+ */
+const HOLD_LIMIT_MS = 60_000;
+
+/** A delete retries ids whose rows a concurrent write created meanwhile; a few rounds at most. */
+const DELETE_ROUNDS = 10;
 
 /** pgvector's binary format (vector_send): int16 dim, int16 unused, big-endian float4s. */
 function decodeVectorSend(bytes: Buffer): Float32Array {
@@ -126,6 +163,8 @@ function vectorLiteral(kind: VectorKind, vector: Float32Array): string {
 export class PostgresVectorStore implements VectorStore {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
+  /** `host:port` of a pool lshrs opened, for its connection errors. */
+  private readonly address?: string;
   private readonly table: string;
   private readonly tableName: string;
   private readonly columnNames: { id: string; vector: string; text: string | null };
@@ -143,6 +182,12 @@ export class PostgresVectorStore implements VectorStore {
     } else if (options.connectionString) {
       this.pool = new pg.Pool({ connectionString: options.connectionString, max: 4 });
       this.ownsPool = true;
+      // An idle connection the server ends (a restart, pg_terminate_backend: 57P01) is an 'error'
+      // event on the pool; unheard, it would kill the process. pg drops that connection and the next
+      // call opens a new one, which works, or fails with the reason.
+      this.pool.on('error', () => undefined);
+      const { host, port } = new pg.Client({ connectionString: options.connectionString });
+      this.address = `${host}:${port}`;
     } else {
       throw new LshrsError('BAD_OPTION', 'PostgresVectorStore needs a pool or a connectionString');
     }
@@ -161,6 +206,8 @@ export class PostgresVectorStore implements VectorStore {
       // A read-only store offers no writes at all, so the index never assumes it wrote a row.
       (this as { upsert?: unknown }).upsert = undefined;
       (this as { delete?: unknown }).delete = undefined;
+      (this as { withRowLocks?: unknown }).withRowLocks = undefined;
+      (this as { deleteWithRowLocks?: unknown }).deleteWithRowLocks = undefined;
     }
   }
 
@@ -184,14 +231,35 @@ export class PostgresVectorStore implements VectorStore {
 
   /** {@link PostgresVectorStore.createTable} for this store's table and column names. */
   async createTableIfMissing(options: Pick<CreateTableOptions, 'idType' | 'vectorType' | 'dim'> = {}): Promise<void> {
-    await PostgresVectorStore.createTable(this.pool, {
-      ...options,
-      table: this.tableName,
-      idColumn: this.columnNames.id,
-      vectorColumn: this.columnNames.vector,
-      textColumn: this.columnNames.text,
-    });
+    await this.pg(
+      PostgresVectorStore.createTable(this.pool, {
+        ...options,
+        table: this.tableName,
+        idColumn: this.columnNames.id,
+        vectorColumn: this.columnNames.vector,
+        textColumn: this.columnNames.text,
+      }),
+    );
     this.shape = undefined;
+  }
+
+  /** On a pool lshrs opened, a connection failure becomes one line naming the server (the original as `cause`). */
+  private failure(err: unknown): unknown {
+    const reason = this.address === undefined ? undefined : connectionFailure(err);
+    return reason === undefined ? err : new PostgresUnreachableError(this.address as string, reason, err);
+  }
+
+  /** A call to PostgreSQL, its connection failures described (see {@link failure}). */
+  private async pg<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  private query<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pg(this.pool.query<R>(text, params));
   }
 
   private describe(): Promise<TableShape> {
@@ -203,8 +271,11 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   private async readShape(): Promise<TableShape> {
-    const { rows } = await this.pool.query<{ name: string; type: string; typname: string }>(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname
+    const { rows } = await this.query<{ name: string; type: string; typname: string; collation: string | null }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname,
+              (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
+                 FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+                WHERE c.oid = a.attcollation AND c.collname <> 'default') AS collation
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
       [this.table],
@@ -226,7 +297,13 @@ export class PostgresVectorStore implements VectorStore {
     if (names.text !== null && !column(names.text)) {
       throw new LshrsError('BAD_STORE', `table ${this.tableName} has no column ${this.textColumn} (pass textColumn: null for none)`);
     }
-    return { kind, idSqlType: id.type, idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str', hasText: this.textColumn !== null };
+    return {
+      kind,
+      idSqlType: id.type,
+      idCollate: id.collation ? ` COLLATE ${id.collation}` : '',
+      idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str',
+      hasText: this.textColumn !== null,
+    };
   }
 
   /** The select list: id as text, the vector in binary form (never as text), and the text. */
@@ -238,28 +315,32 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   /** Rows with their vectors decoded; a row whose vector is NULL is left out (it has nothing to rerank). */
-  private decodeRows(shape: TableShape, rows: { id: string; v: Buffer | null; t?: string | null }[]): StoredItem[] {
+  private decodeRows(shape: TableShape, rows: RawRow[]): StoredItem[] {
     const items: StoredItem[] = [];
     for (const row of rows) {
       if (!row.v) continue;
-      const vector = this.decodeVector(shape, row.v);
+      const vector = this.decodeVector(shape, row.v, row.id);
       items.push(row.t === undefined ? { id: row.id, vector } : { id: row.id, vector, text: row.t });
     }
     return items;
   }
 
-  private decodeVector(shape: TableShape, v: Buffer): Float32Array {
-    return shape.kind === 'bytea'
-      ? float32FromLE(v)
-      : shape.kind === 'vector'
-        ? decodeVectorSend(v)
-        : decodeArraySend(v, shape.kind === 'float4[]' ? 4 : 8);
+  /** A row's vector from its binary form; an array with a NULL element is BAD_STORE naming the row and element. */
+  private decodeVector(shape: TableShape, v: Buffer, id: string): Float32Array {
+    const vector =
+      shape.kind === 'bytea'
+        ? float32FromLE(v)
+        : shape.kind === 'vector'
+          ? decodeVectorSend(v)
+          : decodeArraySend(v, shape.kind === 'float4[]' ? 4 : 8);
+    if (typeof vector === 'number') throw new LshrsError('BAD_STORE', `row ${id} of ${this.tableName}: vector[${vector}] is null, not a number`);
+    return vector;
   }
 
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
     if (ids.length === 0) return [];
     const shape = await this.describe();
-    const { rows } = await this.pool.query(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+    const { rows } = await this.query<RawRow>(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
       ids.map(String),
     ]);
     return this.decodeRows(shape, rows);
@@ -270,19 +351,27 @@ export class PostgresVectorStore implements VectorStore {
     const shape = await this.describe();
     const where = after === null ? '' : `WHERE ${this.idColumn} > $2::${shape.idSqlType}`;
     const params: unknown[] = after === null ? [limit] : [limit, after];
-    const { rows } = await this.pool.query(
+    const { rows } = await this.query<RawRow>(
       // Qualified, so ORDER BY sorts by the column and not by the id::text output of the same name.
       `SELECT ${this.selectList(shape, false)} FROM ${this.table} ${where} ORDER BY ${this.table}.${this.idColumn} LIMIT $1`,
       params,
     );
     // Every row of the range, a NULL vector as null: the build says which row it could not index.
-    return rows.map((row: { id: string; v: Buffer | null }) => ({ id: row.id, vector: row.v ? this.decodeVector(shape, row.v) : null }));
+    return rows.map((row: { id: string; v: Buffer | null }): ScannedRow => {
+      if (!row.v) return { id: row.id, vector: null };
+      try {
+        return { id: row.id, vector: this.decodeVector(shape, row.v, row.id) };
+      } catch (err) {
+        if (!(err instanceof LshrsError)) throw err;
+        return { id: row.id, vector: null, invalid: err.message };
+      }
+    });
   }
 
   async count(after: string | null): Promise<number> {
     const shape = await this.describe();
     const where = after === null ? '' : `WHERE ${this.idColumn} > $1::${shape.idSqlType}`;
-    const { rows } = await this.pool.query(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
+    const { rows } = await this.query<{ n: number }>(`SELECT count(*)::float8 AS n FROM ${this.table} ${where}`, after === null ? [] : [after]);
     return Number(rows[0].n);
   }
 
@@ -292,10 +381,9 @@ export class PostgresVectorStore implements VectorStore {
 
   async existing(ids: readonly Id[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`,
-      [ids.map(String)],
-    );
+    const { rows } = await this.query<{ id: string }>(`SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
+      ids.map(String),
+    ]);
     return new Set(rows.map((r) => r.id));
   }
 
@@ -313,8 +401,12 @@ export class PostgresVectorStore implements VectorStore {
     }
     const updates = columns.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
     const unnest = shape.hasText ? 'unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, t)' : 'unnest($1::text[], $2::text[]) AS u(id, v)';
-    await this.pool.query(
+    // In id order, as the column sorts: the rows are inserted, and existing ones locked, in that
+    // order, the order every other write and delete of lshrs locks them in, so that concurrent
+    // batches sharing ids wait for each other instead of deadlocking.
+    await this.query(
       `INSERT INTO ${this.table} (${columns.join(', ')}) SELECT ${values.join(', ')} FROM ${unnest}
+       ORDER BY u.id::${shape.idSqlType}${shape.idCollate}
        ON CONFLICT (${this.idColumn}) DO UPDATE SET ${updates.join(', ')}`,
       params,
     );
@@ -322,7 +414,99 @@ export class PostgresVectorStore implements VectorStore {
 
   async delete(ids: readonly Id[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.pool.query(`DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [ids.map(String)]);
+    // Locked in id order first (see upsert), then deleted.
+    await this.query(
+      `DELETE FROM ${this.table} WHERE ${this.idColumn} IN
+         (SELECT ${this.idColumn} FROM ${this.table} WHERE ${this.idColumn} = ANY($1) ORDER BY ${this.idColumn} FOR UPDATE)`,
+      [ids.map(String)],
+    );
+  }
+
+  /**
+   * Runs `fn` (the index's part of a write) while the rows of `ids` are held (`FOR NO KEY UPDATE`,
+   * in id order) against every other lshrs write and delete of them, passing the ids that have a
+   * row (as text): an id whose row a concurrent delete removed since it was written is left out of
+   * the index. The hold is a transaction that writes nothing, so the rows written before it stay
+   * whatever happens to it.
+   */
+  async withRowLocks<T>(ids: readonly Id[], fn: (present: ReadonlySet<string>) => Promise<T>): Promise<T> {
+    if (ids.length === 0) return fn(new Set());
+    return this.transaction(async (client) => fn(await this.lockRows(client, ids, 'NO KEY UPDATE')));
+  }
+
+  /**
+   * Deletes the rows of `ids`, calling `unindex` first while they are held (`FOR UPDATE`, in id
+   * order), so that no concurrent write indexes them in between. A row that a concurrent write had
+   * created but not yet committed cannot be held; when one shows up after `unindex`, its id goes
+   * round again (`unindex` with `again`), held this time, so that it ends up neither indexed nor in
+   * the table, whichever of its writes' steps came first.
+   */
+  async deleteWithRowLocks(ids: readonly Id[], unindex: (ids: readonly Id[], again: boolean) => Promise<void>): Promise<void> {
+    let pending = ids;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === DELETE_ROUNDS) {
+        const some = pending.slice(0, 5).map(String).join(', ') + (pending.length > 5 ? ', ...' : '');
+        throw new LshrsError(
+          'BAD_STORE',
+          `ids ${some} of ${this.tableName} got new rows from concurrent writes in each of ${DELETE_ROUNDS} rounds of their delete: delete them again`,
+        );
+      }
+      const current = pending;
+      pending = await this.transaction(async (client) => {
+        const held = await this.lockRows(client, current, 'UPDATE');
+        await unindex(current, round > 0);
+        const unheld = current.filter((id) => !held.has(String(id)));
+        const { rows } = await this.pg(
+          client.query<{ id: string }>(
+            `WITH gone AS (DELETE FROM ${this.table} WHERE ${this.idColumn} = ANY($1))
+             SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($2)`,
+            [[...held], unheld.map(String)],
+          ),
+        );
+        const appeared = new Set(rows.map((r) => r.id));
+        return unheld.filter((id) => appeared.has(String(id)));
+      });
+    }
+  }
+
+  /** Locks the rows of `ids` in id order (the order of every other lock lshrs takes); returns the ids found. */
+  private async lockRows(client: pg.PoolClient, ids: readonly Id[], strength: 'UPDATE' | 'NO KEY UPDATE'): Promise<Set<string>> {
+    const { rows } = await this.pg(
+      client.query<{ id: string }>(
+        `SELECT ${this.idColumn}::text AS id FROM ${this.table} WHERE ${this.idColumn} = ANY($1)
+          ORDER BY ${this.table}.${this.idColumn} FOR ${strength}`,
+        [ids.map(String)],
+      ),
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * `fn` in a transaction on one connection of the pool, committed when it returns. The connection
+   * is listened to while it is held (an 'error' on it would otherwise kill the process) and is
+   * dropped instead of returned to the pool when it failed.
+   */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pg(this.pool.connect());
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      await this.pg(client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${HOLD_LIMIT_MS}`));
+      const result = await fn(client);
+      await this.pg(client.query('COMMIT'));
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollback: Error) => {
+        broken ??= rollback;
+      });
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
   }
 
   async close(): Promise<void> {

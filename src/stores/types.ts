@@ -11,6 +11,8 @@ export interface StoredItem {
 export interface ScannedRow {
   id: Id;
   vector: Float32Array | null;
+  /** Why `vector` is null when the column itself is not NULL: the error a build reports for the row (e.g. an array with a NULL element). */
+  invalid?: string;
 }
 
 /** One row to write; vectors reach stores validated, as float32. */
@@ -41,6 +43,18 @@ export interface VectorStore {
   idType?(): Promise<IdType>;
   /** The ids of these that have a row (as text). */
   existing?(ids: readonly Id[]): Promise<Set<string>>;
+  /**
+   * Runs `fn`, the index's part of a write (after `upsert`, or for rows a build read), while the
+   * rows of `ids` are held against every other lshrs write and delete of them, passing the ids
+   * that still have a row (as text); the others are not indexed. With {@link deleteWithRowLocks},
+   * an upsert racing a delete of the same id never leaves it indexed without a row.
+   */
+  withRowLocks?<T>(ids: readonly Id[], fn: (present: ReadonlySet<string>) => Promise<T>): Promise<T>;
+  /**
+   * `delete`, calling `unindex` while the rows are held, before they go; again (`again: true`) for
+   * ids whose rows a concurrent write committed meanwhile, which are then deleted too.
+   */
+  deleteWithRowLocks?(ids: readonly Id[], unindex: (ids: readonly Id[], again: boolean) => Promise<void>): Promise<void>;
   /** Releases what the store opened itself (never a pool or client the host passed in). */
   close?(): Promise<void>;
 }

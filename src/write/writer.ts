@@ -168,6 +168,18 @@ export class Writer {
     for (let i = 0; i < ids.length; i += batchSize) {
       const batch = ids.slice(i, i + batchSize);
       let mark = trace ? performance.now() : 0;
+      if (store?.deleteWithRowLocks) {
+        // The buckets go while the rows are held, so a concurrent write cannot index them between.
+        await store.deleteWithRowLocks(batch, async (some, again) => {
+          const counts = await index.remove(idType, some);
+          if (counts.damaged) result.damaged = (result.damaged ?? 0) + counts.damaged;
+          if (again) return; // ids a concurrent write re-created: counted in the first round
+          result.removed += counts.removed;
+          result.unknown += counts.unknown;
+        });
+        if (trace) trace.phases.redisMs += performance.now() - mark;
+        continue;
+      }
       const counts = await index.remove(idType, batch);
       result.removed += counts.removed;
       result.unknown += counts.unknown;
@@ -210,11 +222,15 @@ export class Writer {
         mark = now;
       }
     }
-    if (!trace) return index.insert(batch.idType, signed, batch.build);
-    const counts = await index.insert(batch.idType, signed, batch.build);
-    trace.phases.redisMs += performance.now() - mark;
-    trace.batches += 1;
-    trace.items += signed.length;
+    const insert = (present?: ReadonlySet<string>) =>
+      index.insert(batch.idType, present ? signed.filter((s) => present.has(String(s.id))) : signed, batch.build);
+    // With a store that holds rows, indexed while they are held: an id a concurrent delete removed since is left out.
+    const counts = store?.withRowLocks ? await store.withRowLocks(batch.ids, insert) : await insert();
+    if (trace) {
+      trace.phases.redisMs += performance.now() - mark;
+      trace.batches += 1;
+      trace.items += signed.length;
+    }
     return counts;
   }
 }
