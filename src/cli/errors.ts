@@ -90,8 +90,9 @@ export function describeError(err: unknown, context: ErrorContext = {}): { code:
   const pgAt = where(context.databaseUrl, 5432);
   if (err.name === 'AbortError') return { code: 'INTERRUPTED', message: 'interrupted' };
   if (err.name === 'MaxRetriesPerRequestError') return { code: 'REDIS', message: `cannot reach Redis at ${redisAt} (no answer after retrying)` };
-  // A connection lshrs opened names its server itself (RedisUnreachableError).
+  // A connection lshrs opened names its server itself (RedisUnreachableError, PostgresUnreachableError).
   if (/^cannot reach Redis at /.test(message)) return { code: 'REDIS', message };
+  if (/^cannot reach PostgreSQL at /.test(message)) return { code: 'POSTGRES', message };
   if (isRedisError(err) || REDIS_MESSAGES.test(message)) return { code: 'REDIS', message: `Redis: ${message}` };
   if (err instanceof pg.DatabaseError || PG_MESSAGES.test(message)) return { code: 'POSTGRES', message: `PostgreSQL: ${message}` };
   if (sys.code && NETWORK_CODES.has(sys.code)) {

@@ -47,7 +47,8 @@ export function guardOwnedClient(client: Redis | Cluster, address: string): void
     lastError = undefined;
   });
   const describe = (err: Error): Error => {
-    if (err instanceof ReplyError || err instanceof RedisUnreachableError) return err;
+    // A client closed on purpose (close(), quit) says so itself: "Connection is closed."
+    if (err instanceof ReplyError || err instanceof RedisUnreachableError || client.status === 'end') return err;
     return new RedisUnreachableError(address, reasonOf(lastError ?? err), err);
   };
   wrapCommands(client, (command, err) => (isRefusedReadyCheck(command, err) ? 'skip' : describe(err)));

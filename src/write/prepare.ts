@@ -57,7 +57,8 @@ export function prepareStored(rows: readonly ScannedRow[], idType: IdType, dim: 
       if (row.vector === null) {
         throw new LshrsError(
           'BAD_STORE',
-          `row ${String(row.id)} of the store has no vector (NULL); fix the row, or build with skipInvalid: true to skip and count such rows`,
+          row.invalid ??
+            `row ${String(row.id)} of the store has no vector (NULL); fix the row, or build with skipInvalid: true to skip and count such rows`,
         );
       }
       writeVector(row.vector, dim, vectors, ids.length * dim, `row ${String(row.id)} of the store`);

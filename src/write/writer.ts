@@ -170,14 +170,20 @@ export class Writer {
       let mark = trace ? performance.now() : 0;
       if (store?.deleteWithRowLocks) {
         // The buckets go while the rows are held, so a concurrent write cannot index them between.
+        let redisMs = 0;
         await store.deleteWithRowLocks(batch, async (some, again) => {
+          const started = trace ? performance.now() : 0;
           const counts = await index.remove(idType, some);
+          if (trace) redisMs += performance.now() - started;
           if (counts.damaged) result.damaged = (result.damaged ?? 0) + counts.damaged;
           if (again) return; // ids a concurrent write re-created: counted in the first round
           result.removed += counts.removed;
           result.unknown += counts.unknown;
         });
-        if (trace) trace.phases.redisMs += performance.now() - mark;
+        if (trace) {
+          trace.phases.redisMs += redisMs;
+          trace.phases.storeMs += performance.now() - mark - redisMs;
+        }
         continue;
       }
       const counts = await index.remove(idType, batch);

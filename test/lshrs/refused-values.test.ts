@@ -61,7 +61,7 @@ test('a .f32 file whose length is not a multiple of 4 bytes is refused, not cut'
   await new LSHRS({ redis, dim: 3, prefix }).ingest(1, [1, 2, 3]);
   const result = lshrs(['--prefix', prefix, 'query', '--vector', file, '--no-rerank']);
   expect({ status: result.status, stderr: result.stderr }).toEqual({
-    status: 1,
+    status: 2, // the command line's exit code for an error
     stderr: `lshrs: ${file} has 13 bytes, not a whole number of float32 values (4 bytes each)\n`,
   });
 });
