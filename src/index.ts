@@ -1,8 +1,18 @@
 export { LSHRS } from './lshrs';
 export { defaultProbes, MAX_PROBES, MAX_CANDIDATES, MAX_RERANK, MAX_TOP_K, BUCKET_READS } from './options';
-export type { LSHRSOptions, IndexItem, IndexOptions, QueryOptions, IndexResult, DeleteResult, IndexStats, SavedState, RuntimeOptions } from './lshrs';
+export type {
+  LSHRSOptions,
+  IndexItem,
+  IndexOptions,
+  QueryOptions,
+  IndexResult,
+  DeleteResult,
+  IndexStats,
+  SavedState,
+  RuntimeOptions,
+} from './options';
 export type { BuildProgress, StoreInfo } from './options';
-export type { InspectResult, IndexDescription } from './lshrs';
+export type { InspectResult, IndexDescription } from './options';
 export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/ops';
 export type { Hit } from './query/rerank';

@@ -27,35 +27,13 @@ import type { Hit } from './query/rerank';
 import { closeRedis, openRedis, type RedisClient } from './redis/connection';
 import { decodeShape } from './redis/meta';
 import { RedisIndex } from './redis/redis-index';
+import { indexStats } from './redis/stats';
 import type { VerifyReport } from './redis/verify';
 import { callbackStore } from './stores/callback';
 import type { VectorStore } from './stores/types';
 import type { VectorLike } from './vectors';
 import { checkOptionNames } from './validate';
 import { Writer } from './write/writer';
-
-export type {
-  DeleteResult,
-  IndexDescription,
-  IndexItem,
-  IndexOptions,
-  IndexResult,
-  IndexStats,
-  InspectResult,
-  LSHRSOptions,
-  QueryOptions,
-  RuntimeOptions,
-  SavedState,
-  StoreInfo,
-} from './options';
-
-/** Buckets over 32 times the mean size (and over 1,024), counted from the power-of-two histogram. */
-function giantBuckets(histogram: readonly [number, number][], memberships: number, buckets: number): IndexStats['giantBuckets'] {
-  const mean = buckets > 0 ? memberships / buckets : 0;
-  let over = 1024;
-  while (over < 32 * mean) over *= 2;
-  return { over, count: histogram.filter(([upTo]) => upTo > over).reduce((sum, [, n]) => sum + n, 0) };
-}
 
 /**
  * Nearest-neighbour search over a Redis of LSH buckets and the user's own vector store.
@@ -213,18 +191,7 @@ export class LSHRS {
   /** Parameters, counts and Redis memory of the index (walks its keys with SCAN: an ops call). */
   async stats(): Promise<IndexStats> {
     const { lshrs: _version, ...description } = await this.describe();
-    const footprint = await this.redisIndex.footprint();
-    return {
-      ...description,
-      buckets: footprint.buckets,
-      giantBuckets: giantBuckets(footprint.histogram, description.ids * this.shape.bands, footprint.buckets),
-      reversePagesUsed: footprint.reversePagesUsed,
-      redisBytes: footprint.bytes,
-      bytesPerId: description.ids > 0 ? footprint.bytes / description.ids : null,
-      bucketHistogram: footprint.histogram,
-      largestBuckets: footprint.largest,
-      nodes: footprint.nodes,
-    };
+    return indexStats(description, await this.redisIndex.footprint());
   }
 
   /** An id's buckets and their sizes, from its reverse record; null when the id is not indexed. */
