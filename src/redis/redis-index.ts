@@ -322,9 +322,7 @@ export class RedisIndex {
 
   /** Marks a finished build done (unless the index was cleared meanwhile). */
   async finishBuild(): Promise<void> {
-    if ((await this.client.hexists(this.root.keys.meta, 'fingerprint')) === 1) {
-      await this.client.hset(this.root.keys.meta, 'buildState', 'done');
-    }
+    await this.setMetaField('buildState', 'done');
   }
 
   /**
