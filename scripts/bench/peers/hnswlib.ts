@@ -40,7 +40,9 @@ type HnswModule = { HierarchicalNSW: new (space: 'cosine', dim: number) => Hiera
 export async function loadHnswlib(): Promise<HnswModule | { missing: string }> {
   const name = 'hnswlib-node'; // a variable, so the type check does not need the package
   try {
-    return (await import(name)) as HnswModule;
+    // A CommonJS addon: under tsx's ESM loader its exports may come as the namespace's `default`.
+    const loaded = (await import(name)) as HnswModule & { default?: HnswModule };
+    return typeof loaded.HierarchicalNSW === 'function' ? loaded : (loaded.default as HnswModule);
   } catch (err) {
     const code = (err as { code?: string }).code;
     const why =
