@@ -18,9 +18,17 @@ Error replies: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id typ
 
 Key schema (every key a script call touches shares one hash tag, so it touches one slot). The tag
 is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a sharded one:
-  <base>:meta              hash: the index's parameters, its id type and id count, epoch and seq
-  <base>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
-  <base>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
+  <base>:meta              hash: the index's parameters, its id type, id count, next ordinal, epoch, seq
+  <base>:ident             string: "<fingerprint>\n<epoch>\n<id type>", the meta's identity, read
+                           by a query's MGET before its buckets, in the same atomic command
+  <base>:b:<band>:<value>  string: packed records of the ids whose bucket value in band <band> is
+                           <value>; a record is a 4-byte big-endian ordinal and the id's sketch;
+                           at most `cap` records (the bucket cap)
+  <base>:x:<band>:<value>  list: the records of a full bucket past its cap (its overflow); queries
+                           never read it
+  <base>:r:<page>          hash: id -> reverse record: ordinal (4 bytes), band values (`width`
+                           big-endian bytes per band), sketch
+  <base>:o:<page>          hash: ordinal -> id (page = ordinal mod pages)
 ]]
 
 local base = ARGV[1]
@@ -55,9 +63,9 @@ local function count_write()
   return { redis.call('HGET', KEYS[1], 'epoch') or '', seq }
 end
 
--- Band values of a packed signature: `width` big-endian bytes per band.
-local function band_values(sig, bands, width)
-  local bytes = { string.byte(sig, 1, -1) }
+-- Band values of packed signature bytes: `width` big-endian bytes per band, from byte `first`.
+local function band_values(sig, first, bands, width)
+  local bytes = { string.byte(sig, first, first + bands * width - 1) }
   if width == 1 then return bytes end
   local values = {}
   for k = 1, bands do
@@ -72,8 +80,116 @@ local function bucket_key(band, value)
   return base .. ':b:' .. (band - 1) .. ':' .. value
 end
 
+local function overflow_key(band, value)
+  return base .. ':x:' .. (band - 1) .. ':' .. value
+end
+
 local function reverse_key(page)
   return base .. ':r:' .. page
+end
+
+local function ordinal_key(ordinal, pages)
+  return base .. ':o:' .. math.fmod(ordinal, pages)
+end
+
+local function ordinal_bytes(ordinal)
+  local b4 = ordinal % 256
+  local b3 = math.floor(ordinal / 256) % 256
+  local b2 = math.floor(ordinal / 65536) % 256
+  local b1 = math.floor(ordinal / 16777216) % 256
+  return string.char(b1, b2, b3, b4)
+end
+
+local function ordinal_of(bytes)
+  local b1, b2, b3, b4 = string.byte(bytes, 1, 4)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+
+-- Writes the identity string a query's MGET checks (see the key schema).
+local function write_ident(fingerprint, epoch, id_type)
+  redis.call('SET', base .. ':ident', fingerprint .. '\n' .. epoch .. '\n' .. (id_type or ''))
+end
+
+-- The position (1-based) of the record whose ordinal is `ord4` in a bucket string, or nil: only
+-- matches at record boundaries count (the same 4 bytes may occur inside a sketch).
+local function find_record(s, ord4, size)
+  local init = 1
+  while true do
+    local p = string.find(s, ord4, init, true)
+    if not p then return nil end
+    if (p - 1) % size == 0 then return p end
+    init = p + 1
+  end
+end
+
+-- The bucket changes of one call, grouped per bucket so each bucket string is read and written at
+-- most once per call (a build's batch writes each bucket in one exact-size SET, not APPEND, which
+-- over-allocates small strings).
+local function new_changes()
+  return { list = {}, by_key = {} }
+end
+
+local function change_of(changes, band, value)
+  local key = bucket_key(band, value)
+  local c = changes.by_key[key]
+  if not c then
+    c = { key = key, overflow = overflow_key(band, value), remove = {}, add = {} }
+    changes.by_key[key] = c
+    changes.list[#changes.list + 1] = c
+  end
+  return c
+end
+
+-- Applies the changes: each record to remove (whole: ordinal and sketch) leaves the bucket string,
+-- or its overflow list; a bucket that lost records takes records back from its overflow; records
+-- to add fill the bucket up to `cap` records and go to the overflow past it. `on_missing(i)` is
+-- called for the i-th removal of a bucket that found its record nowhere (an evicted key, say).
+local function apply_changes(changes, size, cap)
+  local cap_bytes = cap * size
+  for _, c in ipairs(changes.list) do
+    local s
+    if #c.remove > 0 then
+      s = redis.call('GET', c.key) or ''
+      for i, record in ipairs(c.remove) do
+        local p = find_record(s, string.sub(record.bytes, 1, 4), size)
+        if p then
+          s = string.sub(s, 1, p - 1) .. string.sub(s, p + size)
+        elseif redis.call('LREM', c.overflow, 1, record.bytes) == 0 then
+          record.missing()
+        end
+      end
+    end
+    local length = s and #s or redis.call('STRLEN', c.key)
+    local room = math.floor((cap_bytes - length) / size)
+    local pieces = {}
+    if s and room > 0 and #c.remove > 0 then
+      local back = redis.call('LPOP', c.overflow, room)
+      if back then
+        for _, record in ipairs(back) do pieces[#pieces + 1] = record end
+        room = room - #back
+      end
+    end
+    for _, record in ipairs(c.add) do
+      if room > 0 then
+        pieces[#pieces + 1] = record
+        room = room - 1
+      else
+        redis.call('RPUSH', c.overflow, record)
+      end
+    end
+    if s then
+      s = s .. table.concat(pieces)
+      if #s == 0 then redis.call('DEL', c.key) else redis.call('SET', c.key, s) end
+    elseif #pieces > 0 then
+      if length == 0 then
+        redis.call('SET', c.key, table.concat(pieces))
+      elseif length < 65536 then
+        redis.call('SET', c.key, redis.call('GET', c.key) .. table.concat(pieces))
+      else
+        redis.call('APPEND', c.key, table.concat(pieces))
+      end
+    end
+  end
 end
 
 -- The reverse page of an id, as the client computes it (src/ids.ts pageOf): integer ids by value

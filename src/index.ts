@@ -1,5 +1,5 @@
 export { LSHRS } from './lshrs';
-export { defaultProbes, MAX_PROBES, MAX_CANDIDATES, MAX_RERANK, MAX_TOP_K, BUCKET_READS } from './options';
+export { defaultProbes, MAX_PROBES, MAX_RERANK, MAX_TOP_K } from './options';
 export type {
   LSHRSOptions,
   IndexItem,

@@ -1,5 +1,6 @@
 import { LshrsError } from './errors';
-import { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
+import { Hasher } from './hashing/hasher';
+import { planesFingerprint } from './hashing/hyperplanes';
 import { commonIdType, type Id } from './ids';
 import {
   checkIndexOptions,
@@ -45,7 +46,6 @@ export class LSHRS {
   readonly prefix: string;
   readonly shape: IndexShape;
   readonly batchSize: number;
-  readonly maxCandidates: number;
   readonly rerankCandidates: number;
   readonly probes: number;
   private readonly redis: RedisClient;
@@ -61,27 +61,21 @@ export class LSHRS {
     if (options.redis === undefined || options.redis === null) throw new LshrsError('BAD_OPTION', 'LSHRS needs a redis client or URL');
     if (options.store && options.fetchVectors) throw new LshrsError('BAD_OPTION', 'give either store or fetchVectors, not both');
     this.shape = resolveShape(options);
-    const resolved = resolveOptions(options, this.shape.rows);
-    ({
-      prefix: this.prefix,
-      batchSize: this.batchSize,
-      maxCandidates: this.maxCandidates,
-      rerankCandidates: this.rerankCandidates,
-      probes: this.probes,
-    } = resolved);
+    const resolved = resolveOptions(options, this.shape.rows, this.shape.bands);
+    ({ prefix: this.prefix, batchSize: this.batchSize, rerankCandidates: this.rerankCandidates, probes: this.probes } = resolved);
     this.store = options.store ?? (options.fetchVectors ? callbackStore(options.fetchVectors) : undefined);
-    const planes = hyperplanes(this.shape.dim, this.shape.bands * this.shape.rows, this.shape.seed);
+    const hasher = new Hasher(this.shape);
     ({ client: this.redis, owned: this.ownsRedis } = openRedis(options.redis));
     this.redisIndex = new RedisIndex({
       client: this.redis,
       prefix: this.prefix,
       shape: this.shape,
-      planes: planesFingerprint(planes),
+      planes: planesFingerprint(hasher.planes),
       waitForReplicas: options.waitForReplicas,
       allowEviction: options.allowEviction,
     });
-    this.writer = new Writer({ index: this.redisIndex, shape: this.shape, planes, batchSize: this.batchSize, store: this.store });
-    this.searcher = new Searcher({ index: this.redisIndex, shape: this.shape, planes, budget: resolved, store: this.store });
+    this.writer = new Writer({ index: this.redisIndex, shape: this.shape, hasher, batchSize: this.batchSize, store: this.store });
+    this.searcher = new Searcher({ index: this.redisIndex, shape: this.shape, hasher, budget: resolved, store: this.store });
   }
 
   /** Rebuilds an index handle from {@link LSHRS.toJSON}'s output. */
@@ -98,6 +92,9 @@ export class LSHRS {
       rowsPerBand: state.rows,
       reversePages: state.reversePages,
       shards: state.shards ?? 1,
+      sketchBits: state.sketchBits,
+      bucketCap: state.bucketCap,
+      centre: state.mean === undefined ? true : state.mean === null ? false : state.mean,
     });
   }
 
@@ -121,9 +118,23 @@ export class LSHRS {
     }
   }
 
+  /** The saved state; its `mean` is known once the handle has written to or read the index. */
   toJSON(): SavedState {
-    const { dim, seed, bands, rows, reversePages, shards } = this.shape;
-    return { lshrs: 1, prefix: this.prefix, dim, seed, bands, rows, reversePages, shards };
+    const { dim, seed, bands, rows, reversePages, shards, sketchBits, bucketCap } = this.shape;
+    const mean = this.redisIndex.knownMean();
+    return {
+      lshrs: 1,
+      prefix: this.prefix,
+      dim,
+      seed,
+      bands,
+      rows,
+      reversePages,
+      shards,
+      sketchBits,
+      bucketCap,
+      ...(mean === undefined ? {} : { mean: mean && Array.from(mean) }),
+    };
   }
 
   /** Upserts one item: its store row (when the store can write), then its buckets. */
@@ -173,7 +184,8 @@ export class LSHRS {
 
   /** The index's parameters, id type, id count and build state, from its meta hashes alone (cheap). */
   async describe(): Promise<IndexDescription> {
-    return { ...this.toJSON(), ...(await this.redisIndex.summary()) };
+    const summary = await this.redisIndex.summary();
+    return { ...this.toJSON(), ...summary };
   }
 
   /**
@@ -199,7 +211,14 @@ export class LSHRS {
     commonIdType([id]);
     const found = await this.redisIndex.idBuckets(id);
     if (!found) return null;
-    return { id, shard: found.shard, reverseKey: found.reverseKey, signature: found.signature.toString('hex'), buckets: found.buckets };
+    return {
+      id,
+      shard: found.shard,
+      reverseKey: found.reverseKey,
+      ordinal: found.ordinal,
+      signature: found.signature.toString('hex'),
+      buckets: found.buckets,
+    };
   }
 
   /**

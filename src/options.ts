@@ -30,19 +30,40 @@ export interface LSHRSOptions extends ShapeOptions {
   seed?: number | string;
   /** Hyperplane budget the (bands, rows) planner may spend. @defaultValue 128 */
   numPerm?: number;
-  /** Bands; with `rowsPerBand`, overrides the planner. @defaultValue planned from numPerm and threshold (16 for the defaults) */
+  /** Bands (hash tables); with `rowsPerBand`, overrides the planner. @defaultValue 4 (SIZED_BANDS) */
   numBands?: number;
-  /** Hyperplanes per band (at most 32). @defaultValue planned (8 for the defaults) */
+  /** Hyperplanes per band (at most 32): each bucket is one value of them. @defaultValue sizedRows(expectedSize) */
   rowsPerBand?: number;
   /** Cosine at which the planner balances false positives and false negatives. @defaultValue 0.5 */
   threshold?: number;
   /**
-   * Ids the index is planned for. With no bands and rows given, the index gets 16 bands of
-   * `sizedRows(expectedSize)` rows (buckets of 64 ids or fewer on average; 8 rows up to 16,384 ids,
+   * Ids the index is planned for. With no bands and rows given, the index gets 4 bands of
+   * `sizedRows(expectedSize)` rows (buckets of about 64 ids on average; 8 rows up to 16,384 ids,
    * 14 at 1M, 17 at 6.4M), and queries read `defaultProbes(rows)` buckets per band. Fixed for the
-   * life of the index, as the rows are. @defaultValue none: the numPerm/threshold planner (16 x 8)
+   * life of the index, as the rows are. `numPerm` or `threshold` given instead plan bands and rows
+   * by the S-curve. @defaultValue 1,000,000
    */
   expectedSize?: number;
+  /**
+   * Bits of the sketch every bucket record carries: a query ranks all it reads by them in the
+   * client, and fetches the best `rerankCandidates`. Fixed for the life of the index.
+   * @defaultValue 256
+   */
+  sketchBits?: number;
+  /**
+   * The most records one bucket string holds (duplicates or a narrow cone make giant buckets);
+   * past it, records wait in the bucket's overflow list, which queries never read, so a query's
+   * bytes per bucket are bounded. Fixed for the life of the index. @defaultValue 4096
+   */
+  bucketCap?: number;
+  /**
+   * Centring: the mean vector is subtracted before hashing, which spreads data that sits in a
+   * cone (as embeddings do) over the buckets. `true` estimates it from the first batch written to
+   * a new index (at least 64 vectors; a smaller first batch leaves the index uncentred) or takes
+   * the one an existing index stores; `false` hashes raw vectors; a vector is the mean to use.
+   * Fixed for the life of the index. @defaultValue true
+   */
+  centre?: boolean | ArrayLike<number>;
   /** Hashes the reverse records are spread over (in each shard); fixed for the life of the index. @defaultValue 65536 */
   reversePages?: number;
   /**
@@ -68,14 +89,12 @@ export interface LSHRSOptions extends ShapeOptions {
   allowEviction?: boolean;
   /** Ids per script call when indexing or deleting. @defaultValue 500 */
   batchSize?: number;
-  /** Stage 1 of a query: candidates kept, best by collisions. @defaultValue 4000 */
-  maxCandidates?: number;
-  /** Stage 2: of those, how many are fetched and reranked, closest by Hamming distance (0: skip). @defaultValue 500 */
+  /** Candidates fetched from the store and reranked by exact cosine, the closest by sketch. @defaultValue 500 */
   rerankCandidates?: number;
   /**
-   * Multi-probe: buckets a query reads per band on average, its own and the ones a few bit flips
-   * away (the flips it is least sure of first, over all bands together); 1 reads its own only.
-   * @defaultValue defaultProbes(rows): 2 at 8 rows per band (or fewer), doubling with every row more, at most 16
+   * Multi-probe: buckets a query reads in each band, its own and the ones a few bit flips away
+   * (the flips it is least sure of first); 1 reads its own only.
+   * @defaultValue defaultProbes(rows, bands): 15 at 4 x 8, 77 at 4 x 11, 406 at 4 x 14, 2,144 at 4 x 17
    */
   probes?: number;
 }
@@ -120,18 +139,13 @@ export interface IndexOptions {
 export interface QueryOptions {
   /** Results to return. @defaultValue 10 */
   topK?: number;
-  /** Fraction of the collision-ranked candidates that is fetched and reranked, in (0, 1]. @defaultValue 1 */
+  /** Fraction of the `rerankCandidates` that is fetched and reranked, in (0, 1]. @defaultValue 1 */
   topP?: number;
-  /** `false` returns the collision ranking without touching the store. @defaultValue true */
+  /** `false` returns the sketch ranking without touching the store. @defaultValue true */
   rerank?: boolean;
-  /** Stage 1: candidates kept, best by collisions, for this query. @defaultValue the index's maxCandidates */
-  maxCandidates?: number;
-  /**
-   * Stage 2: of those, how many go to the rerank, closest by Hamming distance of the whole
-   * signature (computed in the same script call); 0 skips stage 2. @defaultValue the index's rerankCandidates
-   */
+  /** Candidates fetched and reranked, the closest by sketch. @defaultValue the index's rerankCandidates */
   rerankCandidates?: number;
-  /** Buckets read per band on average (see LSHRSOptions.probes). @defaultValue the index's probes */
+  /** Buckets read in each band (see LSHRSOptions.probes). @defaultValue the index's probes */
   probes?: number;
   /**
    * Stops the query before its next step (the Redis call, the store fetch): the call then rejects
@@ -174,6 +188,10 @@ export interface SavedState {
   reversePages: number;
   /** Absent in states saved before shards existed: 1. */
   shards: number;
+  sketchBits: number;
+  bucketCap: number;
+  /** The mean the index centres on; null: none; absent: not known yet (centre: true, nothing written). */
+  mean?: number[] | null;
 }
 
 export interface IndexDescription extends SavedState {
@@ -196,11 +214,11 @@ export interface IndexStats extends Omit<IndexDescription, 'lshrs'> {
   /** Non-empty band buckets. */
   buckets: number;
   /**
-   * Buckets far larger than the index's average (more than `over` ids, at least 32 times the mean
-   * and at least 1,024): duplicate or near-identical vectors, or data in a narrow cone. A query
-   * samples such a bucket (it reads at most BUCKET_READS members), so recall suffers near them.
+   * Buckets at their cap (`bucketCap` records), with `records` more waiting in their overflow
+   * lists: duplicate or near-identical vectors, or data in a narrow cone. Queries read only the
+   * first `bucketCap` records of such a bucket, so recall suffers near them.
    */
-  giantBuckets: { over: number; count: number };
+  giantBuckets: { over: number; count: number; overflowRecords: number };
   /** Reverse-record hashes in use. */
   reversePagesUsed: number;
   /** MEMORY USAGE summed over every key of the index. */
@@ -215,14 +233,17 @@ export interface InspectResult {
   /** The id's shard (0 in an index of one shard). */
   shard: number;
   reverseKey: string;
-  /** The stored signature, hex. */
+  /** The id's ordinal: the first 4 bytes of each of its bucket records. */
+  ordinal: number;
+  /** Its band values and sketch, hex. */
   signature: string;
-  buckets: { band: number; value: number; key: string; size: number }[];
+  /** Its buckets: records in each bucket string (`size`) and in its overflow list. */
+  buckets: { band: number; value: number; key: string; size: number; overflow: number }[];
 }
 
 export type RuntimeOptions = Pick<
   LSHRSOptions,
-  'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'maxCandidates' | 'rerankCandidates' | 'probes' | 'waitForReplicas' | 'allowEviction'
+  'redis' | 'store' | 'fetchVectors' | 'batchSize' | 'rerankCandidates' | 'probes' | 'waitForReplicas' | 'allowEviction'
 >;
 
 // The names each options object takes: any other is refused (JavaScript callers have no type check
@@ -239,11 +260,13 @@ const LSHRS_OPTIONS = optionNames<LSHRSOptions>({
   rowsPerBand: true,
   threshold: true,
   expectedSize: true,
+  sketchBits: true,
+  bucketCap: true,
+  centre: true,
   reversePages: true,
   shards: true,
   waitForReplicas: true,
   batchSize: true,
-  maxCandidates: true,
   rerankCandidates: true,
   probes: true,
   allowEviction: true,
@@ -253,7 +276,6 @@ const RUNTIME_OPTIONS = optionNames<RuntimeOptions>({
   store: true,
   fetchVectors: true,
   batchSize: true,
-  maxCandidates: true,
   rerankCandidates: true,
   probes: true,
   waitForReplicas: true,
@@ -264,7 +286,6 @@ const QUERY_OPTIONS = optionNames<QueryOptions>({
   topK: true,
   topP: true,
   rerank: true,
-  maxCandidates: true,
   rerankCandidates: true,
   probes: true,
   signal: true,
@@ -281,43 +302,33 @@ export const checkIndexOptions = (options: object, call: 'index' | 'ingestParque
 
 /**
  * Limits of what one query may ask for, so that no option value, however large, holds the host's
- * Redis for long (a query's script reads a reverse record per stage-1 candidate, at ~4 µs each).
+ * Redis for long: a query's MGET reads probes x bands buckets, each at most `bucketCap` records.
  */
-/** Most buckets a query may read per band on average. */
-export const MAX_PROBES = 64;
-/** Most stage-1 candidates (maxCandidates). */
-export const MAX_CANDIDATES = 20_000;
+/** Most buckets a query may read per band. */
+export const MAX_PROBES = 4096;
 /** Most candidates fetched and reranked (rerankCandidates). */
 export const MAX_RERANK = 5_000;
 /** Most results (topK). */
 export const MAX_TOP_K = 10_000;
-/**
- * Most bucket members one query script reads (per shard): a giant bucket (duplicates, a narrow
- * cone) is sampled, the buckets after it skipped, so it costs about 0.2 s (measured), not
- * seconds. Well above what ordinary queries read: at 1M ids the defaults read about 16,000 on
- * average and 64 probes about 62,000, and bucket skew makes some queries read several times that
- * (a budget of 50,000 cut enough of them to take recall@10 at 1M from 0.594 to 0.541).
- */
-export const BUCKET_READS = 200_000;
 
-export const DEFAULTS = { prefix: 'lshrs', batchSize: 500, maxCandidates: 4000, rerankCandidates: 500, topK: 10, topP: 1 } as const;
+export const DEFAULTS = { prefix: 'lshrs', batchSize: 500, rerankCandidates: 500, topK: 10, topP: 1 } as const;
 
 /**
- * Probes per band for an index of `rows` rows per band: longer bands make smaller buckets that a
- * near neighbour misses more often, so a query reads more of them (measured in BENCHMARKS.md). At
- * most 16: at 1M ids (14 rows) 64 probes cost a 355 ms script call, past any latency goal.
+ * Probes per band for an index of `bands` x `rows`. Planned from the size the rows are sized for
+ * (sizedRows: n = 64 x 2^rows ids, buckets of ~64): the records a query must read for recall@10
+ * of 0.9 grow as n^0.8 (about 100,000 at 1M ids, with a margin for real data over synthetic; see
+ * BENCHMARKS.md), spread over every band's probes.
  */
-export function defaultProbes(rows: number): number {
-  return Math.min(16, Math.max(2, 2 ** (rows - 7)));
+export function defaultProbes(rows: number, bands = 4): number {
+  const size = 64 * 2 ** rows;
+  const records = 100_000 * (size / 1e6) ** 0.8;
+  return Math.max(1, Math.min(MAX_PROBES, 2 ** Math.min(rows, 30), Math.ceil(records / (bands * 64))));
 }
 
 /** The query budget of a handle, or of one query. */
 export interface QueryBudget {
-  maxCandidates: number;
   rerankCandidates: number;
   probes: number;
-  /** Most bucket members a query script reads: BUCKET_READS. */
-  bucketReads: number;
 }
 
 /** A query's options, resolved and validated against the handle's budget. */
@@ -333,25 +344,18 @@ export interface ResolvedOptions extends QueryBudget {
   batchSize: number;
 }
 
-export function resolveOptions(options: LSHRSOptions, rows: number): ResolvedOptions {
+export function resolveOptions(options: LSHRSOptions, rows: number, bands: number): ResolvedOptions {
   return {
     prefix: options.prefix ?? DEFAULTS.prefix,
     batchSize: intOption('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 100_000),
-    ...resolveBudget(options, {
-      maxCandidates: DEFAULTS.maxCandidates,
-      rerankCandidates: DEFAULTS.rerankCandidates,
-      probes: defaultProbes(rows),
-      bucketReads: BUCKET_READS,
-    }),
+    ...resolveBudget(options, { rerankCandidates: DEFAULTS.rerankCandidates, probes: defaultProbes(rows, bands) }),
   };
 }
 
-function resolveBudget(options: Partial<Omit<QueryBudget, 'bucketReads'>>, fallback: QueryBudget): QueryBudget {
+function resolveBudget(options: Partial<QueryBudget>, fallback: QueryBudget): QueryBudget {
   return {
-    maxCandidates: intOption('maxCandidates', options.maxCandidates ?? fallback.maxCandidates, 1, MAX_CANDIDATES),
-    rerankCandidates: intOption('rerankCandidates', options.rerankCandidates ?? fallback.rerankCandidates, 0, MAX_RERANK),
+    rerankCandidates: intOption('rerankCandidates', options.rerankCandidates ?? fallback.rerankCandidates, 1, MAX_RERANK),
     probes: intOption('probes', options.probes ?? fallback.probes, 1, MAX_PROBES),
-    bucketReads: fallback.bucketReads,
   };
 }
 
@@ -366,7 +370,7 @@ export function resolveQuery(options: QueryOptions, budget: QueryBudget, hasStor
   const resolved = resolveBudget(options, budget);
   const rerank = options.rerank ?? true;
   if (rerank && !hasStore) {
-    throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the collision ranking only');
+    throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the sketch ranking only');
   }
   return { topK, topP, rerank, ...resolved };
 }

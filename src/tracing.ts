@@ -16,8 +16,13 @@ export const TRACE_CHANNELS = { query: 'lshrs:query', index: 'lshrs:index', dele
 export interface QueryPhases {
   /** Hashing the query vector and listing the buckets it probes. */
   hashMs: number;
-  /** The script calls (one per shard, sent together); for `similar` without rerank, also its reverse record. */
+  /**
+   * The bucket MGET (one per shard, sent together) and the ids of the candidates kept (one script
+   * call per shard); for `similar` without rerank, also its reverse record.
+   */
   redisMs: number;
+  /** Ranking every record read by its sketch, in the client. */
+  rankMs: number;
   /** The store fetch of the candidates; for `similar`, also of the id's own row. */
   fetchMs: number;
   /** Exact cosines and the top k. */
@@ -33,15 +38,17 @@ export interface QueryTrace {
   /** The query's options, resolved (absent when they were refused). */
   plan?: Readonly<Required<Omit<QueryOptions, 'signal'>>>;
   phases: QueryPhases;
-  /** Buckets read, over all bands (the query's own and the probes'). */
+  /** Buckets read, over all bands (the query's own and the probes'), in each shard. */
   buckets: number;
-  /** Candidates Redis returned, after both stages. */
+  /** Candidates kept by sketch, with their ids. */
   candidates: number;
-  /** Bucket members the script calls read (at most BUCKET_READS per shard). */
+  /** Bucket records read and ranked (an id in several of the buckets counts in each). */
   membersRead: number;
-  /** The bucket-read budget cut the read short (a giant bucket was sampled, later buckets skipped). */
+  /** Bytes of bucket records the MGETs returned. */
+  bytesRead: number;
+  /** A bucket read was at its cap (`bucketCap`): records past it, in its overflow, were not read. */
   truncated: boolean;
-  /** Bucket members without a reverse record (evicted or damaged), left out: run verify. */
+  /** Kept candidates whose ordinal had no id (removed since the buckets were read, or damaged). */
   missingRecords: number;
   /** Candidates fetched from the store and reranked (after topP); 0 without rerank. */
   fetched: number;
@@ -107,10 +114,11 @@ export function queryTrace(operation: QueryTrace['operation'], prefix: string): 
   return {
     operation,
     prefix,
-    phases: { hashMs: 0, redisMs: 0, fetchMs: 0, rerankMs: 0 },
+    phases: { hashMs: 0, redisMs: 0, rankMs: 0, fetchMs: 0, rerankMs: 0 },
     buckets: 0,
     candidates: 0,
     membersRead: 0,
+    bytesRead: 0,
     truncated: false,
     missingRecords: 0,
     fetched: 0,

@@ -247,7 +247,6 @@ shapeOptions(
 interface QueryFlags {
   topK: string;
   topP?: string;
-  maxCandidates?: string;
   rerankCandidates?: string;
   probes?: string;
   rerank: boolean;
@@ -256,17 +255,15 @@ interface QueryFlags {
 const queryOptions = (command: Command) =>
   command
     .option('--top-k <n>', 'results', '10')
-    .option('--top-p <p>', 'fraction of the collision-ranked candidates to rerank, in (0, 1]')
-    .option('--max-candidates <n>', 'stage 1: candidates kept, best by collisions')
-    .option('--rerank-candidates <n>', 'stage 2: of those, how many are reranked, closest by Hamming distance (0: skip)')
-    .option('--probes <n>', "buckets read per band on average: the query's own, then the likeliest bit flips (default: the index's)")
-    .option('--no-rerank', 'the collision ranking only, without the vector table');
+    .option('--top-p <p>', 'fraction of the rerank candidates to rerank, in (0, 1]')
+    .option('--rerank-candidates <n>', "candidates fetched and reranked, the closest by sketch (default: the index's)")
+    .option('--probes <n>', "buckets read in each band: the query's own, then the likeliest bit flips (default: the index's)")
+    .option('--no-rerank', 'the sketch ranking only, without the vector table');
 
 function queryOptionsFrom(flags: QueryFlags) {
   return {
     topK: optionalInt(flags.topK, '--top-k'),
     topP: optionalNumber(flags.topP, '--top-p'),
-    maxCandidates: optionalInt(flags.maxCandidates, '--max-candidates'),
     rerankCandidates: optionalInt(flags.rerankCandidates, '--rerank-candidates'),
     probes: optionalInt(flags.probes, '--probes'),
     rerank: flags.rerank,
@@ -334,15 +331,17 @@ program
         `index        ${stats.prefix}`,
         `table        ${stats.store?.table ? `${stats.store.table} (${[stats.store.idColumn, stats.store.vectorColumn, stats.store.textColumn ?? 'no text'].join(', ')})` : 'not recorded'}`,
         `ids          ${stats.ids} (${stats.idType ?? 'none yet'})`,
-        `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.reversePages} reverse pages`,
+        `parameters   dim ${stats.dim}, seed ${stats.seed}, ${stats.bands} bands x ${stats.rows} rows, ${stats.sketchBits}-bit sketches, ` +
+          `bucket cap ${stats.bucketCap}, ${stats.mean ? 'centred' : 'not centred'}, ${stats.reversePages} reverse pages`,
         `shards       ${stats.shards}${stats.shards > 1 ? ` (ids per shard ${Math.min(...stats.shardIds)} to ${Math.max(...stats.shardIds)})` : ''}`,
         `buckets      ${stats.buckets}, reverse pages in use ${stats.reversePagesUsed}`,
         `memory       ${bytes(stats.redisBytes)} in Redis${stats.bytesPerId === null ? '' : `, ${stats.bytesPerId.toFixed(1)} bytes per id`}`,
         `build        ${stats.build ? `${stats.build.state}, last id ${stats.build.cursor}${stats.build.skipped ? `, ${stats.build.skipped} rows skipped` : ''}` : 'none'}`,
         ...(stats.giantBuckets.count > 0
           ? [
-              `giant        ${stats.giantBuckets.count} buckets hold over ${stats.giantBuckets.over} ids: duplicate or near-identical vectors, or a narrow cone. ` +
-                'Queries sample them, so recall suffers there: remove duplicates, or rebuild with more rows per band (a larger --expected-size)',
+              `giant        ${stats.giantBuckets.count} buckets are at their cap of ${stats.giantBuckets.over} records, ${stats.giantBuckets.overflowRecords} more ` +
+                'wait in their overflow lists: duplicate or near-identical vectors, or a narrow cone. Queries read only the first ' +
+                `${stats.giantBuckets.over} of such a bucket, so recall suffers there: remove duplicates, or rebuild with more rows per band (a larger --expected-size)`,
             ]
           : []),
         '',
@@ -386,11 +385,11 @@ program
         printJson(found);
         return;
       }
-      print(`id ${String(found.id)}: reverse record in ${found.reverseKey}, signature ${found.signature}`);
+      print(`id ${String(found.id)}: ordinal ${found.ordinal}, reverse record in ${found.reverseKey}, signature ${found.signature}`);
       print(
         table(
-          ['band', 'value', 'bucket', 'size'],
-          found.buckets.map((b) => [b.band, b.value, b.key, b.size]),
+          ['band', 'value', 'bucket', 'records', 'overflow'],
+          found.buckets.map((b) => [b.band, b.value, b.key, b.size, b.overflow]),
         ),
       );
     }),
@@ -450,7 +449,7 @@ program
         if (report.repaired) {
           const r = report.repaired;
           lines.push(
-            `repaired: ${r.membershipsAdded} memberships added, ${r.membersRemoved} members removed, ${r.removedMissingFromStore} ids without rows removed, ${r.idsCounted} ids counted`,
+            `repaired: ${r.recordsAdded} bucket records added, ${r.recordsRemoved} removed, ${r.removedMissingFromStore} ids without rows removed, ${r.idsCounted} ids counted`,
           );
         }
         print(lines.join('\n'));
@@ -506,7 +505,8 @@ program
         const rows = sizedRows(size);
         print(
           `for ${size} ids, --expected-size (expectedSize) plans ${SIZED_BANDS} x ${rows} instead: buckets of ` +
-            `${(size / 2 ** rows).toFixed(1)} ids on average, ${defaultProbes(rows)} probes per band (see BENCHMARKS.md)`,
+            `${(size / 2 ** rows).toFixed(1)} ids on average, ${defaultProbes(rows, SIZED_BANDS)} probes per band, ` +
+            `about ${Math.round((SIZED_BANDS * defaultProbes(rows, SIZED_BANDS) * size) / 2 ** rows).toLocaleString('en-US')} bucket records read per query (see BENCHMARKS.md)`,
         );
       }
       if (flags.svg) print(`S-curves written to ${flags.svg}`);

@@ -15,6 +15,16 @@ export interface IndexShape {
   readonly reversePages: number;
   /** Shards the ids are spread over, each under its own hash tag. */
   readonly shards: number;
+  /** Bits of the sketch each bucket record carries, by which a query ranks its candidates. */
+  readonly sketchBits: number;
+  /** The most records a bucket string holds; past it, records wait in the bucket's overflow list. */
+  readonly bucketCap: number;
+  /**
+   * Centring (the mean subtracted before hashing): `true` estimates the mean from the first batch
+   * written to a new index (or takes the one an existing index stores), `false` hashes raw
+   * vectors, a vector is the mean to use.
+   */
+  readonly centre: boolean | Float32Array;
 }
 
 export interface ShapeOptions {
@@ -28,6 +38,9 @@ export interface ShapeOptions {
   shards?: number;
   /** Ids the index is planned for: with no bands and rows given, sets the rows per band (see sizedRows). */
   expectedSize?: number;
+  sketchBits?: number;
+  bucketCap?: number;
+  centre?: boolean | ArrayLike<number>;
 }
 
 export const SHAPE_DEFAULTS = {
@@ -36,6 +49,9 @@ export const SHAPE_DEFAULTS = {
   threshold: 0.5,
   reversePages: 65536,
   shards: 1,
+  sketchBits: 256,
+  bucketCap: 4096,
+  expectedSize: 1_000_000,
 } as const;
 
 // The planner integrates hundreds of S-curves; an options object with the defaults should not pay
@@ -52,13 +68,17 @@ function plannedParams(numPerm: number, threshold: number): { bands: number; row
   return plan;
 }
 
-/** Bands of an index planned for a size (`expectedSize`). */
-export const SIZED_BANDS = 16;
+/**
+ * Bands (hash tables) of an index planned for a size (`expectedSize`). Each band costs a bucket
+ * record (4 bytes and the sketch) per id; since every candidate is ranked by its sketch, recall is
+ * bought more cheaply with probes per band than with bands (BENCHMARKS.md).
+ */
+export const SIZED_BANDS = 4;
 
 /**
- * Rows per band for an index of about `size` ids: buckets of 64 ids or fewer on average (at least 8
- * rows). Small buckets keep what a query reads, and Redis' compact set encoding, within bounds as the
- * corpus grows; multi-probe (defaultProbes) wins back the near neighbours that longer bands split.
+ * Rows per band for an index of about `size` ids: buckets of about 64 ids on average (at least 8
+ * rows). A bucket read costs Redis about as much per key as 64 records cost in bytes, so buckets of
+ * that size balance the two; multi-probe (defaultProbes) reads as many of them as recall needs.
  */
 export function sizedRows(size: number): number {
   return Math.min(MAX_ROWS_PER_BAND, Math.max(8, Math.ceil(Math.log2(size / 64))));
@@ -84,8 +104,16 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     else if (options.expectedSize !== undefined) {
       bands = SIZED_BANDS;
       rows = sizedRows(positiveInt('expectedSize', options.expectedSize, 2 ** 40));
-    } else ({ bands, rows } = plannedParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
+    } else if (options.numPerm !== undefined || options.threshold !== undefined) {
+      ({ bands, rows } = plannedParams(numPerm, options.threshold ?? SHAPE_DEFAULTS.threshold));
+    } else {
+      bands = SIZED_BANDS;
+      rows = sizedRows(SHAPE_DEFAULTS.expectedSize);
+    }
   }
+  const sketchBits = intOption('sketchBits', options.sketchBits ?? SHAPE_DEFAULTS.sketchBits, 32, 2048);
+  if (sketchBits % 32 !== 0) throw new LshrsError('BAD_OPTION', `sketchBits must be a multiple of 32, got ${sketchBits}`);
+  const bucketCap = intOption('bucketCap', options.bucketCap ?? SHAPE_DEFAULTS.bucketCap, 16, 1_000_000);
   return Object.freeze({
     dim,
     seed,
@@ -93,5 +121,22 @@ export function resolveShape(options: ShapeOptions): IndexShape {
     rows: positiveInt('rowsPerBand', rows, MAX_ROWS_PER_BAND),
     reversePages,
     shards,
+    sketchBits,
+    bucketCap,
+    centre: resolveCentre(options.centre, dim),
   });
+}
+
+function resolveCentre(centre: ShapeOptions['centre'], dim: number): boolean | Float32Array {
+  if (centre === undefined || centre === true) return true;
+  if (centre === false) return false;
+  if (typeof centre === 'object' && centre !== null && typeof centre.length === 'number') {
+    if (centre.length !== dim) throw new LshrsError('BAD_OPTION', `centre has ${centre.length} dimensions, the index has ${dim}`);
+    const mean = Float32Array.from(centre);
+    for (let i = 0; i < dim; i++) {
+      if (!Number.isFinite(mean[i])) throw new LshrsError('BAD_OPTION', `centre[${i}] is ${String(centre[i])}, not a finite number`);
+    }
+    return mean;
+  }
+  throw new LshrsError('BAD_OPTION', `centre must be true, false or a vector of ${dim} numbers`);
 }

@@ -5,7 +5,7 @@ import type { StoredItem } from '../stores/types';
 /** One search result, best first. */
 export interface Hit {
   id: Id;
-  /** Exact cosine similarity when reranked; otherwise the fraction of bands shared with the query. */
+  /** Exact cosine similarity when reranked; otherwise the cosine its sketch's distance to the query's estimates. */
   score: number;
   /** How many of the query's band buckets the id shares. */
   collisions: number;
@@ -20,7 +20,7 @@ export interface Candidates {
 
 /**
  * Exact cosine of each fetched candidate against the query; candidates the store no longer has are
- * skipped. Ties go to more collisions, then to the collision ranking's order.
+ * skipped. Ties go to more collisions, then to the sketch ranking's order.
  */
 export function rerankByCosine(query: Float32Array, candidates: Candidates, rows: Iterable<StoredItem>, topK: number): Hit[] {
   const rankOf = new Map<string, number>();

@@ -1,17 +1,20 @@
 /*
- * The query room: a query vector is hashed, the buckets it probes listed (its own, then the
- * cheapest flips), the index asked for their candidates in one script call per shard, and the best
- * fetched from the store in one call and reranked by exact cosine.
+ * The query room: a query vector is hashed (centred, as the index is), the buckets it probes
+ * listed (its own in each band, then the cheapest flips, as many in each band), their records
+ * gathered with one MGET per shard, every record ranked by its sketch here in the client, the
+ * best turned into ids (one bounded script call per shard), fetched from the store in one call
+ * and reranked by exact cosine.
  */
 import { LshrsError } from '../errors';
-import { bandValues, packSignature, unpackSignature } from '../hashing/signatures';
-import { probeSequence, projections, type Probe } from '../hashing/probes';
-import { commonIdType, decodeId, type Id } from '../ids';
+import type { Hasher } from '../hashing/hasher';
+import { rankRecords, SketchScorer } from '../hashing/sketch-rank';
+import { unpackSignature } from '../hashing/signatures';
+import { tableProbes } from '../hashing/table-probes';
+import { commonIdType, decodeId, type Id, type IdType } from '../ids';
 import type { QueryBudget, QueryOptions, QueryPlan } from '../options';
 import { resolveQuery } from '../options';
 import type { IndexShape } from '../params/shape';
 import type { RedisIndex } from '../redis/redis-index';
-import type { CandidateList } from '../redis/script-calls';
 import type { VectorStore } from '../stores/types';
 import { queryChannel, queryTrace, traced, type QueryTrace } from '../tracing';
 import { toFloat32, type VectorLike } from '../vectors';
@@ -20,14 +23,26 @@ import { rerankByCosine, type Hit } from './rerank';
 export interface SearcherDeps {
   index: RedisIndex;
   shape: IndexShape;
-  planes: Float32Array;
+  hasher: Hasher;
   budget: QueryBudget;
   store?: VectorStore;
 }
 
-/** Only the query's own bucket in each band. */
-function ownBuckets(values: ArrayLike<number>): Probe[] {
-  return Array.from(values, (value, band) => ({ band, value }));
+/** What a query asks the buckets: the values to read, `perBand` per band, and how to rank records. */
+interface BucketQuery {
+  values: Uint32Array;
+  perBand: number;
+  scorer: SketchScorer;
+  /** The scorer's largest score (every sketch bit disagreeing), to turn a score into a cosine estimate. */
+  maxScore: number;
+}
+
+/** The candidates kept by sketch, best first, with their ids. */
+interface Ranked {
+  ids: Id[];
+  collisions: number[];
+  /** Cosine estimates from the sketch (for results without rerank). */
+  estimates: number[];
 }
 
 export class Searcher {
@@ -42,7 +57,8 @@ export class Searcher {
 
   /**
    * "More like this": the nearest items to an id already indexed, the id itself left out. Reranked,
-   * its vector comes from the store; with `rerank: false`, its buckets come from its reverse record.
+   * its vector comes from the store; with `rerank: false`, its buckets and sketch come from its
+   * reverse record.
    */
   similar(id: Id, options: QueryOptions): Promise<Hit[]> {
     if (!traced(queryChannel)) return this.runSimilar(id, options);
@@ -71,12 +87,11 @@ export class Searcher {
       const q = toFloat32(row.vector, this.deps.shape.dim, `stored vector of id ${JSON.stringify(id)}`);
       hits = await this.searchVector(q, wider, signal, trace);
     } else {
+      await this.deps.index.checkedMeta();
       const record = await this.deps.index.reverseRecord(id);
       if (trace) trace.phases.redisMs += performance.now() - started;
       if (!record) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
-      // No vector, no projections: only the id's own buckets are read.
-      const { bands, rows } = this.deps.shape;
-      hits = await this.search(ownBuckets(unpackSignature(record.signature, bands, rows)), record.signature, null, wider, signal, trace);
+      hits = await this.search(this.recordQuery(record.signature.subarray(4)), null, wider, signal, trace);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -88,48 +103,53 @@ export class Searcher {
   }
 
   /** Hashes a query vector, lists the buckets it probes, and searches them. */
-  private searchVector(q: Float32Array, plan: QueryPlan, signal: AbortSignal | undefined, trace: QueryTrace | undefined): Promise<Hit[]> {
+  private async searchVector(q: Float32Array, plan: QueryPlan, signal: AbortSignal | undefined, trace: QueryTrace | undefined): Promise<Hit[]> {
+    const { shape, hasher, index } = this.deps;
+    hasher.useMean(await index.centring());
     const started = trace ? performance.now() : 0;
-    const { shape, planes } = this.deps;
-    const values = bandValues(q, 1, planes, shape);
-    const probed =
-      plan.probes > 1 ? probeSequence(values, projections(q, planes, shape.dim), shape.bands, shape.rows, plan.probes) : ownBuckets(values);
-    const signature = packSignature(values, 0, shape.bands, shape.rows);
+    const hashed = hasher.hash(q, 1);
+    const proj = hashed.projections;
+    const perBand = Math.min(plan.probes, 2 ** Math.min(shape.rows, 30));
+    const values = perBand > 1 ? tableProbes(hashed.values, proj, shape.bands, shape.rows, perBand) : hashed.values;
+    let maxScore = 0;
+    for (let b = hasher.sketchStart; b < hasher.planeCount; b++) maxScore += Math.abs(proj[b]);
+    const asked: BucketQuery = { values, perBand, scorer: new SketchScorer(proj, hasher.sketchStart, shape.sketchBits), maxScore };
     if (trace) trace.phases.hashMs += performance.now() - started;
-    return this.search(probed, signature, q, plan, signal, trace);
+    return this.search(asked, q, plan, signal, trace);
+  }
+
+  /** An indexed item's own buckets, ranked by Hamming distance to its sketch (no vector at hand). */
+  private recordQuery(signature: Uint8Array): BucketQuery {
+    const { shape, hasher } = this.deps;
+    const values = Uint32Array.from(unpackSignature(signature, shape.bands, shape.rows));
+    const sketch = signature.subarray(hasher.valueBytes);
+    // Unit projections of the sketch's signs: the asymmetric score becomes the Hamming distance.
+    const proj = new Float64Array(hasher.planeCount);
+    for (let b = 0; b < shape.sketchBits; b++) proj[hasher.sketchStart + b] = sketch[b >> 3] & (1 << (b & 7)) ? 1 : -1;
+    return { values, perBand: 1, scorer: new SketchScorer(proj, hasher.sketchStart, shape.sketchBits), maxScore: shape.sketchBits };
   }
 
   /**
-   * The candidates of the probed buckets, then (reranked) one store fetch and exact cosines. An
-   * aborted `signal` stops it before each of the two calls, with the signal's reason.
+   * The records of the probed buckets, ranked by sketch, then (reranked) one store fetch and exact
+   * cosines. An aborted `signal` stops it before each call, with the signal's reason.
    */
   private async search(
-    probed: readonly Probe[],
-    signature: Buffer,
+    asked: BucketQuery,
     q: Float32Array | null,
     plan: QueryPlan,
     signal: AbortSignal | undefined,
     trace: QueryTrace | undefined,
   ): Promise<Hit[]> {
     signal?.throwIfAborted();
-    let mark = trace ? performance.now() : 0;
-    const found = await this.deps.index.candidates(probed, signature, plan);
-    if (trace) {
-      trace.phases.redisMs += performance.now() - mark;
-      trace.buckets = probed.length;
-      trace.candidates = found.ids.length;
-      trace.membersRead = found.buckets.read;
-      trace.truncated = found.buckets.truncated;
-      trace.missingRecords = found.buckets.missingRecords;
+    const ranked = await this.candidates(asked, plan.rerank && q ? plan.rerankCandidates : plan.topK, signal, trace);
+    if (!ranked || ranked.ids.length === 0) return [];
+    if (!plan.rerank || !q) {
+      return ranked.ids.slice(0, plan.topK).map((id, i) => ({ id, score: ranked.estimates[i], collisions: ranked.collisions[i] }));
     }
-    const idType = found.idType;
-    if (!idType || found.ids.length === 0) return [];
-    const ids = found.ids.map((raw) => decodeId(raw, idType));
-    if (!plan.rerank || !q) return ids.slice(0, plan.topK).map((id, i) => ({ id, score: this.estimate(found, i), collisions: found.collisions[i] }));
-    const take = Math.ceil(plan.topP * ids.length);
-    const candidates = { ids: ids.slice(0, take), collisions: found.collisions.slice(0, take) };
+    const take = Math.ceil(plan.topP * ranked.ids.length);
+    const candidates = { ids: ranked.ids.slice(0, take), collisions: ranked.collisions.slice(0, take) };
     signal?.throwIfAborted();
-    if (trace) mark = performance.now();
+    const mark = trace ? performance.now() : 0;
     const rows = await (this.deps.store as VectorStore).fetch(candidates.ids);
     if (!trace) return rerankByCosine(q, candidates, rows, plan.topK);
     const fetched = performance.now();
@@ -140,9 +160,44 @@ export class Searcher {
     return hits;
   }
 
-  /** Without vectors: the cosine a Hamming distance implies (SimHash), or the share of bands. */
-  private estimate(found: CandidateList, i: number): number {
-    const { bands, rows } = this.deps.shape;
-    return found.hamming[i] >= 0 ? Math.cos((Math.PI * found.hamming[i]) / (bands * rows)) : found.collisions[i] / bands;
+  /** The `keep` best records of the probed buckets by sketch, as ids (null: an empty index). */
+  private async candidates(asked: BucketQuery, keep: number, signal: AbortSignal | undefined, trace: QueryTrace | undefined): Promise<Ranked | null> {
+    const { index } = this.deps;
+    let mark = trace ? performance.now() : 0;
+    const gathered = await index.gather(asked.values, asked.perBand);
+    if (trace) {
+      trace.phases.redisMs += performance.now() - mark;
+      trace.buckets = asked.values.length;
+      trace.bytesRead = gathered.bytes;
+      trace.truncated = gathered.full > 0;
+      mark = performance.now();
+    }
+    const idType: IdType | undefined = gathered.idType;
+    if (!idType) return null;
+    const ranked = rankRecords(gathered.shards, index.recordSize, asked.scorer, keep);
+    if (trace) {
+      trace.phases.rankMs += performance.now() - mark;
+      trace.membersRead = ranked.recordsRead;
+    }
+    signal?.throwIfAborted();
+    if (trace) mark = performance.now();
+    const raw = await index.idsOf(ranked.shard, ranked.ordinal);
+    const out: Ranked = { ids: [], collisions: [], estimates: [] };
+    let missing = 0;
+    raw.forEach((id, i) => {
+      if (id === null) {
+        missing++;
+        return;
+      }
+      out.ids.push(decodeId(id, idType));
+      out.collisions.push(ranked.collisions[i]);
+      out.estimates.push(Math.cos((Math.PI * ranked.score[i]) / (asked.maxScore || 1)));
+    });
+    if (trace) {
+      trace.phases.redisMs += performance.now() - mark;
+      trace.candidates = out.ids.length;
+      trace.missingRecords = missing;
+    }
+    return out;
   }
 }

@@ -1,12 +1,10 @@
 /*
  * The client side of a sharded index: splitting a batch by shard, running one script call per
- * shard, merging the shards' candidate lists, and waiting for replicas. The scripts themselves
+ * shard, and waiting for replicas. The scripts themselves
  * know nothing of shards: each call works on one shard's keys, in one slot.
  */
 import { LshrsError } from '../errors';
-import type { IdType } from '../ids';
 import { connectionForSlot, nodeName, type RedisClient } from './connection';
-import type { CandidateList } from './script-calls';
 import { checkOptionNames, optionNames } from '../validate';
 
 /** Groups items by shard, keeping their order within each shard. */
@@ -31,88 +29,6 @@ export async function settleAll<T>(calls: readonly Promise<T>[]): Promise<T[]> {
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
-}
-
-/** UTF-16 code units compared as UTF-8 bytes would be: surrogates sort after U+E000..U+FFFF. */
-function utf8Order(unit: number): number {
-  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
-  if (unit >= 0xe000) return unit - 0x800;
-  return unit;
-}
-
-/** The order query.lua gives ids of equal collisions: integers by value, strings bytewise. */
-export function compareIds(a: string, b: string, idType: IdType): number {
-  if (idType === 'int') return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return utf8Order(x) - utf8Order(y);
-  }
-  return a.length - b.length;
-}
-
-/**
- * What each shard's script call is asked for, for a query that asks `maxCandidates` of stage 1
- * (best by collisions) and `rerankCandidates` of stage 2 (closest by Hamming distance; 0: none).
- *
- * Stage 1 alone: every shard returns its own best `maxCandidates`, so the merge is exact (an id lives in
- * one shard: the best `maxCandidates` overall are among them).
- *
- * With stage 2, an exact merge would need every shard's `maxCandidates` candidates with their distances:
- * `shards` times the stage-2 reads (a reverse record per candidate) of one index, and as much sent
- * back. Instead each shard keeps about twice its even share: its best ceil(2 maxCandidates / shards) + 32
- * by collisions go to its stage 2, and its closest ceil(2 rerankCandidates / shards) + 32 come back. The
- * index-wide best `maxCandidates` hold a shard's even share give or take a few standard deviations, so
- * the shards' stage-1 pools together contain them (unless one shard holds more than twice its
- * share, plus 32): stage 2 then ranks a superset of what one index of one shard would rank, and
- * returns candidates at least as close. The cost stays about twice one index's stage 2, spread
- * over the shards.
- */
-export function shardBudget(maxCandidates: number, rerankCandidates: number, shards: number): { maxCandidates: number; rerankCandidates: number } {
-  if (rerankCandidates <= 0) return { maxCandidates, rerankCandidates };
-  const perShard = Math.min(maxCandidates, Math.ceil((2 * maxCandidates) / shards) + 32);
-  return { maxCandidates: perShard, rerankCandidates: Math.min(rerankCandidates, perShard, Math.ceil((2 * rerankCandidates) / shards) + 32) };
-}
-
-/**
- * The shards' candidate lists as one list, ranked as one script call ranks its own: stage 1 (no
- * Hamming distances) most collisions first, ties by id, cut to `maxCandidates`; stage 2 least Hamming
- * distance first, then most collisions, then id, cut to `rerankCandidates` (and `maxCandidates`). Stage 1 sorts only the
- * collision groups that reach the limit, as the script does.
- */
-export function mergeCandidates(lists: readonly CandidateList[], maxCandidates: number, rerankCandidates: number): CandidateList {
-  const idType = lists.find((l) => l.idType !== undefined)?.idType;
-  const total = lists.reduce((sum, l) => sum + l.total, 0);
-  const byId = (a: string, b: string) => compareIds(a, b, idType ?? 'str');
-  if (rerankCandidates > 0) {
-    const entries = lists.flatMap((l) => l.ids.map((id, i) => ({ id, collisions: l.collisions[i], hamming: l.hamming[i] })));
-    entries.sort((a, b) => a.hamming - b.hamming || b.collisions - a.collisions || byId(a.id, b.id));
-    // One script returns at most its stage-1 `maxCandidates`, the closest of them; so does the merge.
-    const kept = entries.slice(0, Math.min(maxCandidates, rerankCandidates));
-    return { idType, total, ids: kept.map((e) => e.id), collisions: kept.map((e) => e.collisions), hamming: kept.map((e) => e.hamming) };
-  }
-  const groups = new Map<number, string[]>();
-  for (const list of lists) {
-    list.ids.forEach((id, i) => {
-      const c = list.collisions[i];
-      const group = groups.get(c);
-      if (group) group.push(id);
-      else groups.set(c, [id]);
-    });
-  }
-  const ids: string[] = [];
-  const collisions: number[] = [];
-  for (const c of [...groups.keys()].sort((a, b) => b - a)) {
-    if (ids.length >= maxCandidates) break;
-    const group = groups.get(c) as string[];
-    if (lists.length > 1) group.sort(byId);
-    for (const id of group.slice(0, maxCandidates - ids.length)) {
-      ids.push(id);
-      collisions.push(c);
-    }
-  }
-  return { idType, total, ids, collisions, hamming: ids.map(() => -1) };
 }
 
 /** What `waitForReplicas` asks for after every write batch. */

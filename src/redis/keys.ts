@@ -13,8 +13,14 @@ export interface IndexKeys {
   /** The Redis Cluster slot of every key of the tag. */
   readonly slot: number;
   readonly meta: string;
+  /** The meta's identity string, read by a query's MGET (see lua/common.lua). */
+  readonly ident: string;
   bucket(band: number, value: number): string;
+  /** The overflow list of a full bucket. */
+  overflow(band: number, value: number): string;
   reverse(page: number): string;
+  /** The ordinal -> id hash of a page. */
+  ordinals(page: number): string;
 }
 
 /**
@@ -37,9 +43,10 @@ export interface IndexLayout {
    * key of another index: clear() removes what an index of another shard count left too.
    */
   readonly patterns: readonly string[];
-  /** SCAN patterns of the reverse-record pages, and of the bucket sets, of every shard. */
+  /** SCAN patterns of the reverse-record pages, of the bucket strings and of their overflow lists, of every shard. */
   readonly reversePatterns: readonly string[];
   readonly bucketPatterns: readonly string[];
+  readonly overflowPatterns: readonly string[];
 }
 
 export function checkPrefix(prefix: unknown): string {
@@ -54,8 +61,11 @@ function keysOfTag(tag: string): IndexKeys {
     tag,
     slot: tagSlot(tag.slice(1, -1)),
     meta: `${tag}:meta`,
+    ident: `${tag}:ident`,
     bucket: (band, value) => `${tag}:b:${band}:${value}`,
+    overflow: (band, value) => `${tag}:x:${band}:${value}`,
     reverse: (page) => `${tag}:r:${page}`,
+    ordinals: (page) => `${tag}:o:${page}`,
   };
 }
 
@@ -78,8 +88,9 @@ export function indexLayout(prefix: string, shards: number): IndexLayout {
     shards: shardKeys,
     shardOf: (id) => shardOf(id, shards),
     shardOfKey: (key) => byTag.get(key.slice(0, key.indexOf('}') + 1)),
-    patterns: [`${rootGlob}:meta`, `${rootGlob}:b:*`, `${rootGlob}:r:*`, `${shardGlob}:*`],
+    patterns: [`${rootGlob}:meta`, `${rootGlob}:ident`, `${rootGlob}:b:*`, `${rootGlob}:x:*`, `${rootGlob}:r:*`, `${rootGlob}:o:*`, `${shardGlob}:*`],
     reversePatterns: shards === 1 ? [`${rootGlob}:r:*`] : [`${shardGlob}:r:*`],
     bucketPatterns: shards === 1 ? [`${rootGlob}:b:*`] : [`${shardGlob}:b:*`],
+    overflowPatterns: shards === 1 ? [`${rootGlob}:x:*`] : [`${shardGlob}:x:*`],
   };
 }

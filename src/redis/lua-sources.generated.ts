@@ -22,9 +22,17 @@ Error replies: "LSHRS_PARAMS <stored fingerprint>", "LSHRS_IDTYPE <stored id typ
 
 Key schema (every key a script call touches shares one hash tag, so it touches one slot). The tag
 is "{prefix}" for an index of one shard, and "{prefix#k.salt}" for shard k of a sharded one:
-  <base>:meta              hash: the index's parameters, its id type and id count, epoch and seq
-  <base>:b:<band>:<value>  set: ids whose signature has <value> in band <band> (0-based)
-  <base>:r:<page>          hash: id -> its signature, one big-endian value per band (the reverse record)
+  <base>:meta              hash: the index's parameters, its id type, id count, next ordinal, epoch, seq
+  <base>:ident             string: "<fingerprint>\\n<epoch>\\n<id type>", the meta's identity, read
+                           by a query's MGET before its buckets, in the same atomic command
+  <base>:b:<band>:<value>  string: packed records of the ids whose bucket value in band <band> is
+                           <value>; a record is a 4-byte big-endian ordinal and the id's sketch;
+                           at most \`cap\` records (the bucket cap)
+  <base>:x:<band>:<value>  list: the records of a full bucket past its cap (its overflow); queries
+                           never read it
+  <base>:r:<page>          hash: id -> reverse record: ordinal (4 bytes), band values (\`width\`
+                           big-endian bytes per band), sketch
+  <base>:o:<page>          hash: ordinal -> id (page = ordinal mod pages)
 ]]
 
 local base = ARGV[1]
@@ -59,9 +67,9 @@ local function count_write()
   return { redis.call('HGET', KEYS[1], 'epoch') or '', seq }
 end
 
--- Band values of a packed signature: \`width\` big-endian bytes per band.
-local function band_values(sig, bands, width)
-  local bytes = { string.byte(sig, 1, -1) }
+-- Band values of packed signature bytes: \`width\` big-endian bytes per band, from byte \`first\`.
+local function band_values(sig, first, bands, width)
+  local bytes = { string.byte(sig, first, first + bands * width - 1) }
   if width == 1 then return bytes end
   local values = {}
   for k = 1, bands do
@@ -76,8 +84,116 @@ local function bucket_key(band, value)
   return base .. ':b:' .. (band - 1) .. ':' .. value
 end
 
+local function overflow_key(band, value)
+  return base .. ':x:' .. (band - 1) .. ':' .. value
+end
+
 local function reverse_key(page)
   return base .. ':r:' .. page
+end
+
+local function ordinal_key(ordinal, pages)
+  return base .. ':o:' .. math.fmod(ordinal, pages)
+end
+
+local function ordinal_bytes(ordinal)
+  local b4 = ordinal % 256
+  local b3 = math.floor(ordinal / 256) % 256
+  local b2 = math.floor(ordinal / 65536) % 256
+  local b1 = math.floor(ordinal / 16777216) % 256
+  return string.char(b1, b2, b3, b4)
+end
+
+local function ordinal_of(bytes)
+  local b1, b2, b3, b4 = string.byte(bytes, 1, 4)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+
+-- Writes the identity string a query's MGET checks (see the key schema).
+local function write_ident(fingerprint, epoch, id_type)
+  redis.call('SET', base .. ':ident', fingerprint .. '\\n' .. epoch .. '\\n' .. (id_type or ''))
+end
+
+-- The position (1-based) of the record whose ordinal is \`ord4\` in a bucket string, or nil: only
+-- matches at record boundaries count (the same 4 bytes may occur inside a sketch).
+local function find_record(s, ord4, size)
+  local init = 1
+  while true do
+    local p = string.find(s, ord4, init, true)
+    if not p then return nil end
+    if (p - 1) % size == 0 then return p end
+    init = p + 1
+  end
+end
+
+-- The bucket changes of one call, grouped per bucket so each bucket string is read and written at
+-- most once per call (a build's batch writes each bucket in one exact-size SET, not APPEND, which
+-- over-allocates small strings).
+local function new_changes()
+  return { list = {}, by_key = {} }
+end
+
+local function change_of(changes, band, value)
+  local key = bucket_key(band, value)
+  local c = changes.by_key[key]
+  if not c then
+    c = { key = key, overflow = overflow_key(band, value), remove = {}, add = {} }
+    changes.by_key[key] = c
+    changes.list[#changes.list + 1] = c
+  end
+  return c
+end
+
+-- Applies the changes: each record to remove (whole: ordinal and sketch) leaves the bucket string,
+-- or its overflow list; a bucket that lost records takes records back from its overflow; records
+-- to add fill the bucket up to \`cap\` records and go to the overflow past it. \`on_missing(i)\` is
+-- called for the i-th removal of a bucket that found its record nowhere (an evicted key, say).
+local function apply_changes(changes, size, cap)
+  local cap_bytes = cap * size
+  for _, c in ipairs(changes.list) do
+    local s
+    if #c.remove > 0 then
+      s = redis.call('GET', c.key) or ''
+      for i, record in ipairs(c.remove) do
+        local p = find_record(s, string.sub(record.bytes, 1, 4), size)
+        if p then
+          s = string.sub(s, 1, p - 1) .. string.sub(s, p + size)
+        elseif redis.call('LREM', c.overflow, 1, record.bytes) == 0 then
+          record.missing()
+        end
+      end
+    end
+    local length = s and #s or redis.call('STRLEN', c.key)
+    local room = math.floor((cap_bytes - length) / size)
+    local pieces = {}
+    if s and room > 0 and #c.remove > 0 then
+      local back = redis.call('LPOP', c.overflow, room)
+      if back then
+        for _, record in ipairs(back) do pieces[#pieces + 1] = record end
+        room = room - #back
+      end
+    end
+    for _, record in ipairs(c.add) do
+      if room > 0 then
+        pieces[#pieces + 1] = record
+        room = room - 1
+      else
+        redis.call('RPUSH', c.overflow, record)
+      end
+    end
+    if s then
+      s = s .. table.concat(pieces)
+      if #s == 0 then redis.call('DEL', c.key) else redis.call('SET', c.key, s) end
+    elseif #pieces > 0 then
+      if length == 0 then
+        redis.call('SET', c.key, table.concat(pieces))
+      elseif length < 65536 then
+        redis.call('SET', c.key, redis.call('GET', c.key) .. table.concat(pieces))
+      else
+        redis.call('APPEND', c.key, table.concat(pieces))
+      end
+    end
+  end
 end
 
 -- The reverse page of an id, as the client computes it (src/ids.ts pageOf): integer ids by value
@@ -99,20 +215,46 @@ const withCommon = (script: string): string => `${common}\n${script}`;
 
 /** Each Redis script as lshrs registers it: lua/common.lua, a newline, then lua/<name>.lua. */
 export const LUA_SOURCES = Object.freeze({
+  /** lua/ids.lua */
+  ids: withCommon(`--[[
+ids.lua: the ids of a query's best candidates, by their ordinals (read-only).
+KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
+ARGV[4]   reverse pages (the ordinal -> id hashes are spread over as many)
+then the ordinals
+A query ranks what one MGET of its buckets returned in the client; this second, bounded call (one
+HGET per candidate kept, never per candidate read) turns the few it keeps into ids.
+Returns {id type ("" for an empty index), epoch, seq (the caller's view), id or false per ordinal}:
+false for an ordinal whose id was removed since the buckets were read.
+Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
+]]
+local stored, refused = checked_meta(nil)
+if refused then return refused end
+local pages = tonumber(ARGV[4])
+local out = { stored[2] or '', stored[3] or '', tonumber(stored[4]) or 0 }
+for i = 5, #ARGV do
+  out[#out + 1] = redis.call('HGET', ordinal_key(tonumber(ARGV[i]), pages), ARGV[i])
+end
+return out
+`),
   /** lua/insert.lua */
   insert: withCommon(`--[[
-insert.lua: upsert a batch of ids into their band buckets, all or nothing.
+insert.lua: upsert a batch of ids into their buckets, all or nothing.
 KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
 ARGV[4]   the batch's id type, "int" or "str"
 ARGV[5]   bands
-ARGV[6]   bytes per band value in a signature
-ARGV[7]   a new epoch: written when this call creates the meta (or finds one without an epoch)
-ARGV[8]   n, the number of meta field/value pairs that follow (written when the index is new)
-ARGV[9 .. 8+2n]  those pairs
-ARGV[9+2n]  m, the number of meta field/value pairs that follow (written with this batch, e.g. a
-            build's position, so the position moves exactly when the batch lands)
-then those pairs, then one triple per id: id, reverse page, packed signature
-An id already indexed leaves only the buckets its new signature no longer names.
+ARGV[6]   bytes per band value in a signature (width)
+ARGV[7]   bytes per sketch
+ARGV[8]   the bucket cap, in records
+ARGV[9]   reverse pages (the ordinal -> id hashes are spread over as many)
+ARGV[10]  a new epoch: written when this call creates the meta (or finds one without an epoch)
+ARGV[11]  n, the number of meta field/value pairs that follow (written when the index is new)
+ARGV[12 .. 11+2n]  those pairs
+ARGV[12+2n]  m, the number of meta field/value pairs that follow (written with this batch, e.g. a
+             build's position, so the position moves exactly when the batch lands)
+then those pairs, then one triple per id (each id at most once): id, reverse page, signature (band
+values, \`width\` bytes each, then the sketch)
+A new id takes the next ordinal of the meta; an id already indexed keeps its ordinal, and its
+records move only where its band values or sketch changed.
 Returns {added, moved, unchanged, created, epoch, seq}: created is 1 when this call created the
 meta hash; epoch and seq are the caller's new view of the index.
 Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
@@ -122,216 +264,84 @@ local fingerprint = ARGV[2]
 local id_type = ARGV[4]
 local bands = tonumber(ARGV[5])
 local width = tonumber(ARGV[6])
-local n_meta = tonumber(ARGV[8])
+local size = 4 + tonumber(ARGV[7])
+local cap = tonumber(ARGV[8])
+local pages = tonumber(ARGV[9])
+local n_meta = tonumber(ARGV[11])
 
 local stored, refused = checked_meta(id_type)
 if refused then return refused end
 local created = 0
+local epoch = stored[3]
 if not stored[1] then
   created = 1
+  epoch = ARGV[10]
   local fields = {}
-  for i = 9, 8 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
-  redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, 'epoch', ARGV[7], unpack(fields))
-elseif not stored[3] then
-  redis.call('HSET', meta, 'epoch', ARGV[7])
+  for i = 12, 11 + 2 * n_meta do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', meta, 'fingerprint', fingerprint, 'ids', 0, 'ordinals', 0, 'epoch', epoch, unpack(fields))
+elseif not epoch then
+  epoch = ARGV[10]
+  redis.call('HSET', meta, 'epoch', epoch)
 end
 if not stored[2] then redis.call('HSET', meta, 'idType', id_type) end
+if created == 1 or not stored[2] or not stored[3] then write_ident(fingerprint, epoch, id_type) end
 
-local n_set = tonumber(ARGV[9 + 2 * n_meta])
-local first_item = 10 + 2 * n_meta + 2 * n_set
+local n_set = tonumber(ARGV[12 + 2 * n_meta])
+local first_item = 13 + 2 * n_meta + 2 * n_set
 if n_set > 0 then
   local fields = {}
-  for i = 10 + 2 * n_meta, first_item - 1 do fields[#fields + 1] = ARGV[i] end
+  for i = 13 + 2 * n_meta, first_item - 1 do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', meta, unpack(fields))
 end
 
-local added, moved, unchanged = 0, 0, 0
+local next_ordinal = tonumber(redis.call('HGET', meta, 'ordinals') or '0')
+local first_ordinal = next_ordinal
+local changes = new_changes()
+local ignore = function() end
+local moved, unchanged = 0, 0
+local sketch_at = bands * width + 1
 for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
   local reverse = reverse_key(ARGV[i + 1])
   local old = redis.call('HGET', reverse, id)
-  if old == sig then
+  if old and string.sub(old, 5) == sig then
     unchanged = unchanged + 1
   else
-    local new = band_values(sig, bands, width)
+    local ord4
+    local new = band_values(sig, 1, bands, width)
+    local sketch = string.sub(sig, sketch_at)
     if old then
-      local prev = band_values(old, bands, width)
+      ord4 = string.sub(old, 1, 4)
+      local prev = band_values(old, 5, bands, width)
+      local old_record = ord4 .. string.sub(old, 4 + sketch_at)
+      local same_sketch = old_record == ord4 .. sketch
       for k = 1, bands do
-        if prev[k] ~= new[k] then
-          redis.call('SREM', bucket_key(k, prev[k]), id)
-          redis.call('SADD', bucket_key(k, new[k]), id)
+        if prev[k] ~= new[k] or not same_sketch then
+          local c = change_of(changes, k, prev[k])
+          c.remove[#c.remove + 1] = { bytes = old_record, missing = ignore }
+          local d = change_of(changes, k, new[k])
+          d.add[#d.add + 1] = ord4 .. sketch
         end
       end
       moved = moved + 1
     else
-      for k = 1, bands do redis.call('SADD', bucket_key(k, new[k]), id) end
-      added = added + 1
+      ord4 = ordinal_bytes(next_ordinal)
+      redis.call('HSET', ordinal_key(next_ordinal, pages), next_ordinal, id)
+      next_ordinal = next_ordinal + 1
+      for k = 1, bands do
+        local c = change_of(changes, k, new[k])
+        c.add[#c.add + 1] = ord4 .. sketch
+      end
     end
-    redis.call('HSET', reverse, id, sig)
+    redis.call('HSET', reverse, id, ord4 .. sig)
   end
 end
+apply_changes(changes, size, cap)
+local added = next_ordinal - first_ordinal
 if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
+if next_ordinal > first_ordinal then redis.call('HSET', meta, 'ordinals', next_ordinal) end
 local view = count_write()
 return { added, moved, unchanged, created, view[1], view[2] }
-`),
-  /** lua/query.lua */
-  query: withCommon(`--[[
-query.lua: the candidates of one query. Every id that shares a band bucket with the query is
-counted; the best by collisions go on to a second stage that ranks them by the Hamming distance
-between their whole signature (read from their reverse record) and the query's.
-KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
-KEYS[2 .. ]    the buckets the query reads: its own in each band, then any probes (at most one
-               per band holds a given id, so collisions still count bands)
-ARGV[4]        stage 1: how many candidates, best by collisions, go on
-ARGV[5]        stage 2: how many of those to return, closest by Hamming distance (0: skip the
-               stage and return stage 1 as it is)
-ARGV[6]        the query's packed signature (as in a reverse record)
-ARGV[7]        reverse pages
-ARGV[8]        the most bucket members the call reads in all: a bucket larger than what is left of
-               it (duplicates, a narrow cone) is sampled (SRANDMEMBER) and the buckets after it are
-               not read, so a giant bucket costs a bounded time, not seconds of everyone's Redis
-Read-only: it writes nothing, so a client may send it to a replica.
-Returns {id type ("" for an empty index), epoch, seq (the caller's view), distinct candidates in
-all, bucket members read, 1 when the budget cut the read short (else 0), candidates of stage 2
-without a reverse record (evicted or damaged: left out), id1, collisions1, hamming1, id2, ...}: stage 1 order (most collisions first, ties by id: integer ids by value,
-string ids bytewise) with hamming -1, or stage 2 order (least Hamming distance first, then most
-collisions, then id). With stage 2, which of the ids tied at the stage-1 cut go on is the order
-they were found in (own buckets first, then probes cheapest first), not their ids.
-Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
-]]
-local stored, refused = checked_meta(nil)
-if refused then return refused end
-local limit = tonumber(ARGV[4])
-local closest = tonumber(ARGV[5])
-
-local budget = tonumber(ARGV[8])
-local counts, distinct = {}, {}
-local read, truncated = 0, 0
-for k = 2, #KEYS do
-  local left = budget - read
-  if left <= 0 then
-    truncated = 1
-    break
-  end
-  local members
-  if redis.call('SCARD', KEYS[k]) <= left then
-    members = redis.call('SMEMBERS', KEYS[k])
-  else
-    members = redis.call('SRANDMEMBER', KEYS[k], left)
-    truncated = 1
-  end
-  read = read + #members
-  for j = 1, #members do
-    local id = members[j]
-    local c = counts[id]
-    if c then
-      counts[id] = c + 1
-    else
-      counts[id] = 1
-      distinct[#distinct + 1] = id
-    end
-  end
-end
-
--- Stage 1, a counting sort by collisions: only the groups that reach the limit are ordered.
-local groups = {}
-for j = 1, #distinct do
-  local id = distinct[j]
-  local c = counts[id]
-  local group = groups[c]
-  if group then group[#group + 1] = id else groups[c] = { id } end
-end
-
-local id_type = stored[2] or ''
-local before
-if id_type == 'int' then
-  before = function(a, b)
-    if #a ~= #b then return #a < #b end
-    return a < b
-  end
-else
-  before = function(a, b) return a < b end
-end
-
--- Stage 1 alone orders ties by id (so shards' lists merge exactly). Before stage 2, which orders
--- what it keeps anyway, ties stay in the order they were found: KEYS lists the query's own buckets
--- first and then the probes cheapest first, so an id found in a likelier bucket goes on first, and
--- no group is sorted at all (sorting the group the limit cuts through dominated the script's time).
-local picked = {}
-for c = #KEYS - 1, 1, -1 do
-  if #picked >= limit then break end
-  local group = groups[c]
-  if group then
-    if closest <= 0 then table.sort(group, before) end
-    for j = 1, math.min(#group, limit - #picked) do picked[#picked + 1] = group[j] end
-  end
-end
-
-local out = { id_type, stored[3] or '', tonumber(stored[4]) or 0, #distinct, read, truncated, 0 }
-if closest <= 0 or #picked == 0 then
-  for j = 1, #picked do
-    out[#out + 1] = picked[j]
-    out[#out + 1] = counts[picked[j]]
-    out[#out + 1] = -1
-  end
-  return out
-end
-
--- Stage 2: Hamming distance of whole signatures. Per byte position, a table of the bits each byte
--- value differs from the query's in: a candidate then costs one lookup per byte.
-local popcount = {}
-for v = 0, 255 do
-  local n, x = 0, v
-  while x > 0 do
-    n = n + (x % 2)
-    x = math.floor(x / 2)
-  end
-  popcount[v] = n
-end
-local query = { string.byte(ARGV[6], 1, -1) }
-local width = #query
-local differ = {}
-for i = 1, width do
-  local row, q = {}, query[i]
-  for v = 0, 255 do row[v] = popcount[bit.bxor(q, v)] end
-  differ[i] = row
-end
-local pages = tonumber(ARGV[7])
--- Candidates grouped by distance (a counting sort): only the groups that are returned get sorted,
--- by collisions then id.
-local at_distance = {}
-for j = 1, #picked do
-  local id = picked[j]
-  local sig = redis.call('HGET', reverse_key(page_of(id, id_type, pages)), id)
-  if sig then
-    local bytes = { string.byte(sig, 1, width) }
-    local d = 0
-    for i = 1, width do d = d + differ[i][bytes[i]] end
-    local group = at_distance[d]
-    if group then group[#group + 1] = id else at_distance[d] = { id } end
-  else
-    out[7] = out[7] + 1 -- a bucket member without a reverse record: evicted or damaged
-  end
-end
-local by_collisions = function(a, b)
-  if counts[a] ~= counts[b] then return counts[a] > counts[b] end
-  return before(a, b)
-end
-local returned = 0
-for d = 0, width * 8 do
-  if returned >= closest then break end
-  local group = at_distance[d]
-  if group then
-    table.sort(group, by_collisions)
-    for j = 1, math.min(#group, closest - returned) do
-      out[#out + 1] = group[j]
-      out[#out + 1] = counts[group[j]]
-      out[#out + 1] = d
-    end
-    returned = math.min(returned + #group, closest)
-  end
-end
-return out
 `),
   /** lua/remove.lua */
   remove: withCommon(`--[[
@@ -339,7 +349,10 @@ remove.lua: remove a batch of ids from every bucket, through their reverse recor
 KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
 ARGV[4]   the batch's id type, "int" or "str"
 ARGV[5]   bands
-ARGV[6]   bytes per band value in a signature
+ARGV[6]   bytes per band value in a signature (width)
+ARGV[7]   bytes per sketch
+ARGV[8]   the bucket cap, in records
+ARGV[9]   reverse pages
 then one pair per id: id, reverse page
 Returns {removed, unknown, epoch, seq, damaged}: ids not in the index are counted, not errors;
 epoch and seq are the caller's new view; damaged counts removed ids that some bucket their record
@@ -349,26 +362,44 @@ Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
 local meta = KEYS[1]
 local bands = tonumber(ARGV[5])
 local width = tonumber(ARGV[6])
+local size = 4 + tonumber(ARGV[7])
+local cap = tonumber(ARGV[8])
+local pages = tonumber(ARGV[9])
 
 local _, refused = checked_meta(ARGV[4])
 if refused then return refused end
 
+local changes = new_changes()
 local removed, unknown, damaged = 0, 0, 0
-for i = 7, #ARGV, 2 do
+local sketch_at = 5 + bands * width
+for i = 10, #ARGV, 2 do
   local id = ARGV[i]
   local reverse = reverse_key(ARGV[i + 1])
-  local sig = redis.call('HGET', reverse, id)
-  if sig then
-    local values = band_values(sig, bands, width)
-    local left = 0
-    for k = 1, bands do left = left + redis.call('SREM', bucket_key(k, values[k]), id) end
-    if left < bands then damaged = damaged + 1 end
+  local record = redis.call('HGET', reverse, id)
+  if record then
+    local ord4 = string.sub(record, 1, 4)
+    local bytes = ord4 .. string.sub(record, sketch_at)
+    local values = band_values(record, 5, bands, width)
+    local counted = false
+    local missing = function()
+      if not counted then
+        counted = true
+        damaged = damaged + 1
+      end
+    end
+    for k = 1, bands do
+      local c = change_of(changes, k, values[k])
+      c.remove[#c.remove + 1] = { bytes = bytes, missing = missing }
+    end
+    local ordinal = ordinal_of(ord4)
+    redis.call('HDEL', ordinal_key(ordinal, pages), ordinal)
     redis.call('HDEL', reverse, id)
     removed = removed + 1
   else
     unknown = unknown + 1
   end
 end
+apply_changes(changes, size, cap)
 if removed > 0 then redis.call('HINCRBY', meta, 'ids', -removed) end
 local view = count_write()
 return { removed, unknown, view[1], view[2], damaged }
@@ -378,46 +409,81 @@ return { removed, unknown, view[1], view[2], damaged }
 repair.lua: mend what a verify found, idempotently; each call is atomic.
 KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common.lua
 ARGV[4]   bands
-ARGV[5]   bytes per band value in a signature
-ARGV[6]   reverse pages to recount the ids over (0: leave the count alone)
-ARGV[7]   n, the number of (id, page) pairs that follow: ids put back into every bucket their
-          reverse record names
-then (band, value, id, page) quadruples: a bucket member removed unless its reverse record names
-that bucket (re-checked here, so a write since the verify is never undone)
-Returns {memberships added, members removed, ids counted (-1 when not recounted), epoch, seq}.
+ARGV[5]   bytes per band value in a signature (width)
+ARGV[6]   bytes per sketch
+ARGV[7]   the bucket cap, in records
+ARGV[8]   reverse pages
+ARGV[9]   1 to recount the ids over the reverse pages, 0 to leave the count alone
+ARGV[10]  n, the number of (id, page) pairs that follow: ids put back into every bucket their
+          reverse record names, where that bucket (and its overflow) lacks their record
+then (band, value, record) triples: a bucket record removed unless the reverse record of its
+ordinal's id names that bucket and that record (re-checked here, so a write since the verify is
+never undone)
+Returns {records added, records removed, ids counted (-1 when not recounted), epoch, seq}.
 Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
 ]]
 local meta = KEYS[1]
 local bands = tonumber(ARGV[4])
 local width = tonumber(ARGV[5])
-local pages = tonumber(ARGV[6])
-local n_rejoin = tonumber(ARGV[7])
+local size = 4 + tonumber(ARGV[6])
+local cap = tonumber(ARGV[7])
+local pages = tonumber(ARGV[8])
+local recount = ARGV[9] == '1'
+local n_rejoin = tonumber(ARGV[10])
+local sketch_at = 5 + bands * width
 
-local _, refused = checked_meta(nil)
+local stored, refused = checked_meta(nil)
 if refused then return refused end
 
+-- A record is in its bucket when the bucket string holds its ordinal at a record boundary, or its
+-- overflow list holds it whole.
+local function holds(band, value, record)
+  local s = redis.call('GET', bucket_key(band, value)) or ''
+  if find_record(s, string.sub(record, 1, 4), size) then return true end
+  return redis.call('LPOS', overflow_key(band, value), record) ~= false
+end
+
+local changes = new_changes()
 local added = 0
-local last_rejoin = 7 + 2 * n_rejoin
-for i = 8, last_rejoin, 2 do
+local last_rejoin = 10 + 2 * n_rejoin
+for i = 11, last_rejoin, 2 do
   local id = ARGV[i]
-  local sig = redis.call('HGET', reverse_key(ARGV[i + 1]), id)
-  if sig then
-    local values = band_values(sig, bands, width)
-    for k = 1, bands do added = added + redis.call('SADD', bucket_key(k, values[k]), id) end
+  local reverse = redis.call('HGET', reverse_key(ARGV[i + 1]), id)
+  if reverse then
+    local record = string.sub(reverse, 1, 4) .. string.sub(reverse, sketch_at)
+    local values = band_values(reverse, 5, bands, width)
+    for k = 1, bands do
+      if not holds(k, values[k], record) then
+        local c = change_of(changes, k, values[k])
+        c.add[#c.add + 1] = record
+        added = added + 1
+      end
+    end
   end
 end
 
 local removed = 0
-for i = last_rejoin + 1, #ARGV, 4 do
-  local band, value, id = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local sig = redis.call('HGET', reverse_key(ARGV[i + 3]), id)
-  if not sig or band_values(sig, bands, width)[band] ~= value then
-    removed = removed + redis.call('SREM', bucket_key(band, value), id)
+local counted_removal = function() end
+for i = last_rejoin + 1, #ARGV, 3 do
+  local band, value, record = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local ordinal = ordinal_of(record)
+  local id = redis.call('HGET', ordinal_key(ordinal, pages), ordinal)
+  local keep = false
+  if id then
+    local reverse = redis.call('HGET', reverse_key(page_of(id, stored[2], pages)), id)
+    keep = reverse ~= nil and reverse ~= false and band_values(reverse, 5, bands, width)[band] == value
+      and string.sub(reverse, 1, 4) .. string.sub(reverse, sketch_at) == record
+  end
+  if not keep then
+    local c = change_of(changes, band, value)
+    c.remove[#c.remove + 1] = { bytes = record, missing = counted_removal }
+    removed = removed + 1
   end
 end
+apply_changes(changes, size, cap)
 
 local counted = -1
-if pages > 0 and redis.call('EXISTS', meta) == 1 then
+if recount and redis.call('EXISTS', meta) == 1 then
   counted = 0
   for page = 0, pages - 1 do counted = counted + redis.call('HLEN', reverse_key(page)) end
   redis.call('HSET', meta, 'ids', counted)

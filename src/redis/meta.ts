@@ -7,8 +7,11 @@ import { LshrsError } from '../errors';
 import type { IdType } from '../ids';
 import type { IndexShape, ShapeOptions } from '../params/shape';
 
-/** Version of the Redis layout; stored in the meta hash. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of the Redis layout; stored in the meta hash. 2: buckets are strings of packed records
+ * (ordinal and sketch) ranked in the client, ordinals map to ids, the mean is stored.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** A meta hash as HGETALL returns it. */
 export type MetaHash = Record<string, string>;
@@ -17,7 +20,7 @@ export type MetaHash = Record<string, string>;
  * The meta fields that describe a shape, in the order they are stored. `shards` only when there are
  * several: a one-shard index keeps the fields (and the fingerprint) it had before shards existed.
  */
-export function encodeShape(shape: IndexShape, planes: string): MetaHash {
+export function encodeShape(shape: IndexShape, planes: string, mean: Float32Array | null): MetaHash {
   return {
     schema: String(SCHEMA_VERSION),
     dim: String(shape.dim),
@@ -26,8 +29,35 @@ export function encodeShape(shape: IndexShape, planes: string): MetaHash {
     rows: String(shape.rows),
     reversePages: String(shape.reversePages),
     ...(shape.shards > 1 ? { shards: String(shape.shards) } : {}),
+    sketchBits: String(shape.sketchBits),
+    bucketCap: String(shape.bucketCap),
     planes,
+    mean: mean ? encodeMean(mean) : 'none',
   };
+}
+
+/** A mean vector as meta text: its float32 little-endian bytes in base64. */
+export function encodeMean(mean: Float32Array): string {
+  return Buffer.from(mean.buffer, mean.byteOffset, mean.byteLength).toString('base64');
+}
+
+/** The stored mean (null: the index hashes raw vectors). */
+export function decodeMean(meta: MetaHash): Float32Array | null {
+  if (!meta.mean || meta.mean === 'none') return null;
+  const bytes = Buffer.from(meta.mean, 'base64');
+  const mean = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < mean.length; i++) mean[i] = bytes.readFloatLE(4 * i);
+  return mean;
+}
+
+/** FNV-1a of a meta field's text, as 8 hex digits: long fields (the mean) enter the fingerprint by it. */
+function digest(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 /** The shape options a stored meta hash was written with (how `LSHRS.open` rebuilds a handle). */
@@ -39,6 +69,9 @@ export function decodeShape(meta: MetaHash): ShapeOptions {
     rowsPerBand: Number(meta.rows),
     reversePages: Number(meta.reversePages),
     shards: Number(meta.shards ?? 1),
+    sketchBits: Number(meta.sketchBits),
+    bucketCap: Number(meta.bucketCap),
+    centre: decodeMean(meta) ?? false,
   };
 }
 
@@ -46,6 +79,7 @@ export function decodeShape(meta: MetaHash): ShapeOptions {
 export function fingerprint(fields: MetaHash): string {
   const parts = [fields.schema, fields.dim, fields.seed, `${fields.bands}x${fields.rows}`, fields.reversePages, fields.planes];
   if (fields.shards !== undefined) parts.push(`shards=${fields.shards}`);
+  parts.push(`sketch=${fields.sketchBits}`, `cap=${fields.bucketCap}`, `mean=${fields.mean === 'none' ? 'none' : digest(fields.mean ?? '')}`);
   return parts.join('/');
 }
 
@@ -59,9 +93,16 @@ export function mismatchError(prefix: string, storedFields: MetaHash, myFields: 
     .map((field) =>
       field === 'planes'
         ? `hyperplane fingerprint ${stored.planes} in Redis, ${mine.planes} here (the same seed gives other planes: another lshrs or Node version?)`
-        : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
+        : field === 'mean'
+          ? `centre ${describeMean(stored.mean)} in Redis, ${describeMean(mine.mean)} here`
+          : `${field} ${stored[field] ?? '(none)'} in Redis, ${mine[field]} here`,
     );
   return new LshrsError('PARAMS_MISMATCH', `index "${prefix}" was created with other parameters: ${differences.join('; ') || 'fingerprint differs'}`);
+}
+
+function describeMean(mean: string | undefined): string {
+  if (mean === undefined) return '(none)';
+  return mean === 'none' ? 'none' : `a mean vector (digest ${digest(mean)})`;
 }
 
 /** The stored id type, if any meta names one. */

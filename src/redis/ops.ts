@@ -78,6 +78,9 @@ export interface NodeFootprint {
 
 export interface IndexFootprint {
   buckets: number;
+  /** Buckets with an overflow list (at their cap), and the records in those lists. */
+  overflowing: number;
+  overflowRecords: number;
   reversePagesUsed: number;
   bytes: number;
   /** Buckets by size: `[upTo, count]` with sizes in (upTo/2, upTo], upTo a power of two. */
@@ -88,9 +91,21 @@ export interface IndexFootprint {
   nodes: NodeFootprint[];
 }
 
-/** Counts the index's keys on every node, adds up MEMORY USAGE over them, and sizes its buckets. */
-export async function measureIndex(client: RedisClient, layout: IndexLayout, largestCount = 10): Promise<IndexFootprint> {
-  const footprint: IndexFootprint = { buckets: 0, reversePagesUsed: 0, bytes: 0, histogram: [], largest: [], nodes: [] };
+/**
+ * Counts the index's keys on every node, adds up MEMORY USAGE over them, and sizes its buckets
+ * (records of `recordSize` bytes in each bucket string, plus its overflow list's).
+ */
+export async function measureIndex(client: RedisClient, layout: IndexLayout, recordSize: number, largestCount = 10): Promise<IndexFootprint> {
+  const footprint: IndexFootprint = {
+    buckets: 0,
+    overflowing: 0,
+    overflowRecords: 0,
+    reversePagesUsed: 0,
+    bytes: 0,
+    histogram: [],
+    largest: [],
+    nodes: [],
+  };
   const bins = new Map<number, number>();
   const perNode = new Map<string, NodeFootprint>();
   for (const node of await dataNodes(client)) {
@@ -103,6 +118,7 @@ export async function measureIndex(client: RedisClient, layout: IndexLayout, lar
     perNode.set(name, onNode);
     const pipeline = batch.node.pipeline();
     const buckets: { key: string; shard: number; at: number }[] = [];
+    const overflows: string[] = [];
     for (const key of batch.keys) {
       pipeline.call('MEMORY', 'USAGE', batch.onNode(key), 'SAMPLES', '0');
       const shard = layout.shardOfKey(key);
@@ -112,9 +128,11 @@ export async function measureIndex(client: RedisClient, layout: IndexLayout, lar
       if (kind === ':b:') {
         footprint.buckets++;
         buckets.push({ key, shard, at: tag.length + 3 });
-      } else if (kind === ':r:') footprint.reversePagesUsed++;
+      } else if (kind === ':x:') overflows.push(key);
+      else if (kind === ':r:') footprint.reversePagesUsed++;
     }
-    for (const { key } of buckets) pipeline.scard(batch.onNode(key));
+    for (const { key } of buckets) pipeline.strlen(batch.onNode(key));
+    for (const key of overflows) pipeline.llen(batch.onNode(key));
     const replies = (await pipeline.exec()) ?? [];
     onNode.keys += batch.keys.length;
     replies.forEach(([err, reply], i) => {
@@ -124,7 +142,12 @@ export async function measureIndex(client: RedisClient, layout: IndexLayout, lar
         onNode.bytes += Number(reply ?? 0);
         return;
       }
-      const size = Number(reply);
+      if (i >= batch.keys.length + buckets.length) {
+        footprint.overflowing++;
+        footprint.overflowRecords += Number(reply);
+        return;
+      }
+      const size = Number(reply) / recordSize;
       const bucket = buckets[i - batch.keys.length];
       const [band, value] = bucket.key.slice(bucket.at).split(':').map(Number);
       let upTo = 1;

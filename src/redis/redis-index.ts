@@ -4,26 +4,16 @@
  * and query rooms talk to Redis only through it.
  */
 import { LshrsError } from '../errors';
-import type { Probe } from '../hashing/probes';
 import { bytesPerBand, unpackSignature } from '../hashing/signatures';
 import { pageOf, type Id, type IdType } from '../ids';
 import type { DeleteResult, IndexDescription, IndexResult } from '../options';
 import type { IndexShape } from '../params/shape';
 import { dataNodes, keyPrefixOf, nodeName, type RedisClient } from './connection';
-import { checkWaitForReplicas, confirmReplicas, mergeCandidates, settleAll, shardBudget, splitByShard, type WaitForReplicas } from './fanout';
+import { checkWaitForReplicas, confirmReplicas, settleAll, splitByShard, type WaitForReplicas } from './fanout';
 import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
-import { buildOf, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, storeOf, type MetaHash } from './meta';
+import { buildOf, decodeMean, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, storeOf, type MetaHash } from './meta';
 import { clearIndex, measureIndex, type IndexFootprint } from './ops';
-import {
-  insertBatch,
-  lostError,
-  queryBuckets,
-  readMeta,
-  removeBatch,
-  type BucketsRead,
-  type CandidateList,
-  type ScriptContext,
-} from './script-calls';
+import { gatherBuckets, idsOfOrdinals, insertBatch, lostError, readMeta, removeBatch, type ScriptContext } from './script-calls';
 import { verifyIndex, type VerifyReport } from './verify';
 
 export interface RedisIndexOptions {
@@ -58,9 +48,26 @@ export type MetaSummary = Pick<IndexDescription, 'idType' | 'ids' | 'shardIds' |
 export interface IdBuckets {
   shard: number;
   reverseKey: string;
+  ordinal: number;
+  /** Its band values and sketch, as its bucket records and reverse record hold them. */
   signature: Buffer;
-  buckets: { band: number; value: number; key: string; size: number }[];
+  /** Each bucket's records (at most the cap) and its overflow's. */
+  buckets: { band: number; value: number; key: string; size: number; overflow: number }[];
 }
+
+/** What a query's buckets held, over every shard. */
+export interface GatheredBuckets {
+  idType: IdType | undefined;
+  /** Per shard, one bucket string (or null) per key asked for. */
+  shards: (Buffer | null)[][];
+  /** Bytes of bucket records read. */
+  bytes: number;
+  /** Buckets read at their cap: they may hold more records in their overflow, which queries never read. */
+  full: number;
+}
+
+/** Fewest vectors a new index estimates its mean from; a smaller first batch leaves it uncentred. */
+export const MIN_CENTRE_SAMPLE = 64;
 
 export class RedisIndex {
   readonly prefix: string;
@@ -79,6 +86,9 @@ export class RedisIndex {
   private shardsReady = false;
   /** The eviction policy of every data node was read (or allowed) before this handle's first write. */
   private evictionChecked: boolean;
+  private readonly planes: string;
+  /** The mean the index hashes against (null: none); undefined until known (see centring). */
+  private mean?: Float32Array | null;
 
   constructor(options: RedisIndexOptions) {
     this.prefix = options.prefix;
@@ -87,20 +97,66 @@ export class RedisIndex {
     this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas);
     this.evictionChecked = options.allowEviction === true;
     this.layout = indexLayout(this.prefix, this.shape.shards);
-    const metaFields = encodeShape(this.shape, options.planes);
+    this.planes = options.planes;
     const keyPrefix = keyPrefixOf(this.client);
     const contextOf = (keys: IndexKeys): ScriptContext => ({
       client: this.client,
       keys,
       base: keyPrefix + keys.tag,
-      fingerprint: fingerprint(metaFields),
+      fingerprint: '',
       bands: this.shape.bands,
       bytesPerBand: bytesPerBand(this.shape.rows),
-      metaFields,
-      onMismatch: (stored) => mismatchError(this.prefix, stored, metaFields),
+      sketchBytes: this.shape.sketchBits / 8,
+      bucketCap: this.shape.bucketCap,
+      reversePages: this.shape.reversePages,
+      metaFields: {},
+      onMismatch: (stored) => mismatchError(this.prefix, stored, this.root.metaFields),
     });
     this.root = contextOf(this.layout.root);
     this.shards = this.shape.shards === 1 ? [this.root] : this.layout.shards.map(contextOf);
+    const centre = this.shape.centre;
+    this.setMean(centre === true ? null : centre === false ? null : centre);
+    if (centre === true) this.mean = undefined;
+  }
+
+  /** The mean, when this handle knows it: null for none, undefined before it has read or written the index. */
+  knownMean(): Float32Array | null | undefined {
+    return this.mean;
+  }
+
+  /** Bytes of one bucket record: a 4-byte ordinal and the sketch. */
+  get recordSize(): number {
+    return 4 + this.shape.sketchBits / 8;
+  }
+
+  private setMean(mean: Float32Array | null): void {
+    this.mean = mean;
+    const metaFields = encodeShape(this.shape, this.planes, mean);
+    for (const ctx of new Set([this.root, ...this.shards])) {
+      ctx.metaFields = metaFields;
+      ctx.fingerprint = fingerprint(metaFields);
+    }
+  }
+
+  /**
+   * The mean this index hashes against (null: none), fixed once per handle. An existing index's
+   * stored mean is taken (with `centre: true`; a handle given another centre is refused by the
+   * fingerprint on its first call); a new index with `centre: true` takes the mean of `sample`, the
+   * first batch it is written, when that holds at least MIN_CENTRE_SAMPLE vectors. Without a sample
+   * (a query on an empty index), null, and nothing is fixed yet.
+   */
+  async centring(sample?: { vectors: Float32Array; count: number }): Promise<Float32Array | null> {
+    if (this.mean !== undefined) return this.mean;
+    const meta = await readMeta(this.root);
+    if (meta.fingerprint !== undefined) {
+      const stored = decodeMean(meta);
+      this.setMean(stored);
+      return stored;
+    }
+    if (!sample) return null;
+    const mean = sample.count >= MIN_CENTRE_SAMPLE ? meanOf(sample.vectors, sample.count, this.shape.dim) : null;
+    this.setMean(mean);
+    return mean;
   }
 
   /** The meta hash of the index under `prefix`, whatever its parameters (empty when there is none). */
@@ -116,6 +172,7 @@ export class RedisIndex {
   /** Reads the root meta and refuses an index created with other parameters, or lost since this handle saw it. */
   async checkedMeta(): Promise<MetaHash> {
     const meta = await this.observedMeta(this.root);
+    if (this.mean === undefined && meta.fingerprint !== undefined) this.setMean(decodeMean(meta));
     if (meta.fingerprint !== undefined && meta.fingerprint !== this.root.fingerprint) throw this.root.onMismatch(meta);
     this.metaChecked = true;
     this.idType = storedIdType(meta) ?? this.idType;
@@ -183,6 +240,7 @@ export class RedisIndex {
    * point the minimum of all of them.
    */
   async insert(idType: IdType, signed: readonly SignedId[], build?: BuildPosition): Promise<IndexResult> {
+    // Each id at most once per batch (prepareItems keeps the last of a repeated id).
     const entries = signed.map(({ id, signature }) => ({ id: String(id), page: this.pageOf(id), signature }));
     const setMeta = build && { buildCursor: build.last, buildState: 'running', buildSkipped: String(build.skipped) };
     const check = build ? 'sequence' : 'epoch';
@@ -226,44 +284,57 @@ export class RedisIndex {
   }
 
   /**
-   * A query's candidates from the buckets it probes: one script call, or with shards one per shard,
-   * sent together, and their lists merged (see shardBudget and mergeCandidates in fanout.ts).
+   * What the buckets of these band values hold: one MGET per shard (each on its own slot), sent
+   * together. `values` lists `perBand` bucket values for each band in turn.
    */
-  async candidates(
-    probed: readonly Probe[],
-    signature: Buffer,
-    budget: { maxCandidates: number; rerankCandidates: number; bucketReads: number },
-  ): Promise<CandidateList & { buckets: BucketsRead }> {
-    const ask = (ctx: ScriptContext, maxCandidates: number, rerankCandidates: number) =>
-      queryBuckets(ctx, {
-        bucketKeys: probed.map((p) => ctx.keys.bucket(p.band, p.value)),
-        signature,
-        maxCandidates,
-        rerankCandidates,
-        reversePages: this.shape.reversePages,
-        bucketReads: budget.bucketReads,
-      });
-    let found: CandidateList;
-    const buckets: BucketsRead = { read: 0, truncated: false, missingRecords: 0 };
-    const tally = (replies: { list: CandidateList; buckets: BucketsRead }[]) => {
-      for (const reply of replies) {
-        buckets.read += reply.buckets.read;
-        buckets.truncated ||= reply.buckets.truncated;
-        buckets.missingRecords += reply.buckets.missingRecords;
+  async gather(values: Uint32Array, perBand: number): Promise<GatheredBuckets> {
+    // The shards' identities are their own metas, not the root's: a handle of another shard count
+    // (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
+    if (this.shards.length > 1 && !this.metaChecked) await this.checkedMeta();
+    const replies = await settleAll(
+      this.shards.map((ctx) =>
+        gatherBuckets(
+          ctx,
+          Array.from(values, (value, i) => ctx.keys.bucket(Math.floor(i / perBand), value)),
+        ),
+      ),
+    );
+    const full = this.shape.bucketCap * this.recordSize;
+    const gathered: GatheredBuckets = { idType: undefined, shards: [], bytes: 0, full: 0 };
+    for (const reply of replies) {
+      gathered.idType ??= reply.idType;
+      gathered.shards.push(reply.buckets);
+      for (const bucket of reply.buckets) {
+        if (!bucket) continue;
+        gathered.bytes += bucket.length;
+        if (bucket.length >= full) gathered.full++;
       }
-      return replies.map((reply) => reply.list);
-    };
-    if (this.shards.length === 1) [found] = tally([await ask(this.root, budget.maxCandidates, budget.rerankCandidates)]);
-    else {
-      // The shards' scripts see only their own meta, not the root's: a handle of another shard
-      // count (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
-      if (!this.metaChecked) await this.checkedMeta();
-      const share = shardBudget(budget.maxCandidates, budget.rerankCandidates, this.shards.length);
-      const lists = tally(await settleAll(this.shards.map((ctx) => ask(ctx, share.maxCandidates, share.rerankCandidates))));
-      found = mergeCandidates(lists, budget.maxCandidates, budget.rerankCandidates);
     }
-    if (found.idType) this.idType = found.idType;
-    return { ...found, buckets };
+    if (gathered.idType) this.idType = gathered.idType;
+    return gathered;
+  }
+
+  /** The ids of (shard, ordinal) pairs: one ids.lua call per shard involved; null for one removed since. */
+  async idsOf(shards: ArrayLike<number>, ordinals: ArrayLike<number>): Promise<(string | null)[]> {
+    const byShard = new Map<number, number[]>();
+    for (let i = 0; i < ordinals.length; i++) {
+      const list = byShard.get(shards[i]);
+      if (list) list.push(i);
+      else byShard.set(shards[i], [i]);
+    }
+    const ids: (string | null)[] = new Array(ordinals.length).fill(null);
+    await settleAll(
+      [...byShard].map(async ([shard, positions]) => {
+        const found = await idsOfOrdinals(
+          this.shards[shard],
+          positions.map((i) => ordinals[i]),
+        );
+        positions.forEach((i, j) => {
+          ids[i] = found[j];
+        });
+      }),
+    );
+    return ids;
   }
 
   /** An id's reverse record and where it lives; null when the id is not indexed. */
@@ -297,14 +368,26 @@ export class RedisIndex {
     const record = await this.reverseRecord(id);
     if (!record) return null;
     const keys = this.layout.shards[record.shard];
-    const values = unpackSignature(record.signature, this.shape.bands, this.shape.rows);
-    const bucketKeys = values.map((value, band) => keys.bucket(band, value));
-    const sizes = await Promise.all(bucketKeys.map((key) => this.client.scard(key)));
+    const signature = record.signature.subarray(4);
+    const values = unpackSignature(signature, this.shape.bands, this.shape.rows);
+    const pipeline = this.client.pipeline();
+    for (const [band, value] of values.entries()) pipeline.strlen(keys.bucket(band, value)).llen(keys.overflow(band, value));
+    const sizes = ((await pipeline.exec()) ?? []).map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
     return {
       shard: record.shard,
       reverseKey: record.key,
-      signature: record.signature,
-      buckets: values.map((value, band) => ({ band, value, key: bucketKeys[band], size: sizes[band] })),
+      ordinal: record.signature.readUInt32BE(0),
+      signature: Buffer.from(signature),
+      buckets: values.map((value, band) => ({
+        band,
+        value,
+        key: keys.bucket(band, value),
+        size: sizes[2 * band] / this.recordSize,
+        overflow: sizes[2 * band + 1],
+      })),
     };
   }
 
@@ -359,7 +442,7 @@ export class RedisIndex {
 
   /** Keys, bytes and bucket sizes of the index on every node (walks its keys with SCAN: an ops call). */
   footprint(): Promise<IndexFootprint> {
-    return measureIndex(this.client, this.layout);
+    return measureIndex(this.client, this.layout, this.recordSize);
   }
 
   /** Checks (and with `repair` mends) the index against itself and the store; see verifyIndex. */
@@ -370,6 +453,7 @@ export class RedisIndex {
         metas: await this.metas(),
         shards: this.shards,
         rows: this.shape.rows,
+        recordSize: this.recordSize,
         reversePages: this.shape.reversePages,
         pageOf: (id) => this.pageOf(id),
         batchSize: options.batchSize,
@@ -386,6 +470,7 @@ export class RedisIndex {
     this.shardsReady = false;
     this.metaChecked = false;
     this.idType = undefined;
+    if (this.shape.centre === true) this.mean = undefined;
     return removed;
   }
 
@@ -413,4 +498,11 @@ export class RedisIndex {
       this.waitForReplicas,
     );
   }
+}
+
+/** The mean of `count` vectors of `dim` dimensions, accumulated in doubles. */
+function meanOf(vectors: Float32Array, count: number, dim: number): Float32Array {
+  const sum = new Float64Array(dim);
+  for (let v = 0; v < count; v++) for (let i = 0; i < dim; i++) sum[i] += vectors[v * dim + i];
+  return Float32Array.from(sum, (x) => x / count);
 }

@@ -21,6 +21,11 @@ export interface ScriptContext {
   fingerprint: string;
   bands: number;
   bytesPerBand: number;
+  /** Bytes of an item's sketch in its bucket records. */
+  sketchBytes: number;
+  /** The most records a bucket string holds (more go to its overflow list, which queries never read). */
+  bucketCap: number;
+  reversePages: number;
   /** Meta fields written when an insert creates the index. */
   metaFields: MetaHash;
   /** Builds the error for a parameter mismatch from the stored meta. */
@@ -84,46 +89,19 @@ export interface RemoveCounts {
   damaged: number;
 }
 
-export interface CandidateList {
+/** What one shard's buckets held for a query: the bucket strings, as one MGET returned them. */
+export interface BucketsGathered {
   idType: IdType | undefined;
-  /** Distinct ids that share at least one bucket with the query, before the cut. */
-  total: number;
-  ids: string[];
-  collisions: number[];
-  /** Hamming distance of each id's whole signature to the query's; -1 when stage 2 was skipped. */
-  hamming: number[];
+  /** One entry per bucket key asked for; null for a bucket that holds nothing. */
+  buckets: (Buffer | null)[];
 }
 
-export interface CandidateQuery {
-  /** The buckets the query reads: its own in each band, then its probes. */
-  bucketKeys: readonly string[];
-  /** The query's packed signature. */
-  signature: Buffer;
-  /** Stage 1: candidates kept, best by collisions. */
-  maxCandidates: number;
-  /** Stage 2: of those, how many to return, closest by Hamming distance (0: skip stage 2). */
-  rerankCandidates: number;
-  reversePages: number;
-  /** The most bucket members the call reads (see query.lua, ARGV[8]). */
-  bucketReads: number;
-}
-
-/** How much of its buckets a query read. */
-export interface BucketsRead {
-  /** Bucket members read. */
-  read: number;
-  /** The bucket-read budget cut the read short: a giant bucket was sampled, later buckets skipped. */
-  truncated: boolean;
-  /** Bucket members without a reverse record (evicted or damaged), left out of stage 2. */
-  missingRecords: number;
-}
-
-/** A stray bucket member for repair.lua: band, value, id, reverse page. */
-export type Stray = [number, number, string, number];
+/** A stray bucket record for repair.lua: band, value, the record's bytes. */
+export type Stray = [number, number, Buffer];
 
 export interface RepairCounts {
-  membershipsAdded: number;
-  membersRemoved: number;
+  recordsAdded: number;
+  recordsRemoved: number;
   /** Ids counted over the reverse records; -1 when not recounted (or the tag holds no meta). */
   idsCounted: number;
 }
@@ -189,6 +167,9 @@ export async function insertBatch(
     idType,
     ctx.bands,
     ctx.bytesPerBand,
+    ctx.sketchBytes,
+    ctx.bucketCap,
+    ctx.reversePages,
     epoch,
     metaPairs.length / 2,
     ...metaPairs,
@@ -204,58 +185,67 @@ export async function insertBatch(
 
 /** One script call: every id of the batch leaves every bucket, through its reverse record. */
 export async function removeBatch(ctx: ScriptContext, idType: IdType, entries: readonly RemoveEntry[]): Promise<RemoveCounts> {
-  const args: (string | number)[] = [idType, ctx.bands, ctx.bytesPerBand];
+  const args: (string | number)[] = [idType, ctx.bands, ctx.bytesPerBand, ctx.sketchBytes, ctx.bucketCap, ctx.reversePages];
   for (const e of entries) args.push(e.id, e.page);
   const [removed, unknown, epoch, seq, damaged] = (await call(ctx, 'remove', [], args)) as [number, number, string, number, number];
   observeView(ctx, epoch, seq);
   return { removed, unknown, damaged };
 }
 
+/** The error for a tag whose identity (meta) is not the one this handle expects. */
+async function identityError(ctx: ScriptContext, fingerprint: string, epoch: string): Promise<Error> {
+  if (fingerprint !== ctx.fingerprint) return ctx.onMismatch(await readMeta(ctx));
+  return lostError(ctx, `${epoch}:0`);
+}
+
 /**
- * One script call: the union of the query's buckets, the best `maxCandidates` by collisions, then
- * (unless `rerankCandidates` is 0) the closest `rerankCandidates` of those by Hamming distance.
+ * One MGET on one tag: the identity string first (so the parameter check is atomic with the read),
+ * then the buckets. A read command, not a script: Redis only copies the strings out, and a
+ * cluster client may send it to a replica.
  */
-export async function queryBuckets(ctx: ScriptContext, q: CandidateQuery): Promise<{ list: CandidateList; buckets: BucketsRead }> {
-  const reply = (await call(ctx, 'query', q.bucketKeys, [q.maxCandidates, q.rerankCandidates, q.signature, q.reversePages, q.bucketReads])) as (
-    | string
-    | number
-  )[];
-  observeView(ctx, String(reply[1]), Number(reply[2]));
-  const ids: string[] = [];
-  const collisions: number[] = [];
-  const hamming: number[] = [];
-  for (let i = 7; i < reply.length; i += 3) {
-    ids.push(String(reply[i]));
-    collisions.push(Number(reply[i + 1]));
-    hamming.push(Number(reply[i + 2]));
+export async function gatherBuckets(ctx: ScriptContext, bucketKeys: readonly string[]): Promise<BucketsGathered> {
+  const reply = await ctx.client.mgetBuffer(ctx.keys.ident, ...bucketKeys);
+  const ident = reply[0];
+  if (!ident) {
+    if (ctx.view) throw lostError(ctx, ':0');
+    return { idType: undefined, buckets: [] };
   }
-  const type = reply[0] === 'int' || reply[0] === 'str' ? reply[0] : undefined;
-  return {
-    list: { idType: type, total: Number(reply[3]), ids, collisions, hamming },
-    buckets: { read: Number(reply[4]), truncated: Number(reply[5]) === 1, missingRecords: Number(reply[6]) },
-  };
+  const [fingerprint, epoch, type] = ident.toString('utf8').split('\n');
+  if (fingerprint !== ctx.fingerprint || (ctx.view && ctx.view.epoch !== epoch)) throw await identityError(ctx, fingerprint, epoch);
+  observeView(ctx, epoch, 0);
+  return { idType: type === 'int' || type === 'str' ? type : undefined, buckets: reply.slice(1) };
+}
+
+/** One script call of ids.lua: the ids of these ordinals (null for one removed since). */
+export async function idsOfOrdinals(ctx: ScriptContext, ordinals: readonly number[]): Promise<(string | null)[]> {
+  if (ordinals.length === 0) return [];
+  const reply = (await call(ctx, 'ids', [], [ctx.reversePages, ...ordinals])) as (string | null)[];
+  observeView(ctx, String(reply[1]), Number(reply[2]));
+  return reply.slice(3).map((id) => (id === null || id === undefined ? null : String(id)));
 }
 
 /**
  * One script call of repair.lua: ids put back into the buckets their reverse records name, stray
- * members removed (re-checked in the script), and with `recountPages` > 0 the id count recounted.
+ * records removed (re-checked in the script), and with `recount` the id count recounted.
  */
 export async function repairBatch(
   ctx: ScriptContext,
   rejoin: readonly RemoveEntry[],
   stray: readonly Stray[],
-  recountPages: number,
+  recount: boolean,
 ): Promise<RepairCounts> {
-  const args: (string | number)[] = [ctx.bands, ctx.bytesPerBand, recountPages, rejoin.length];
-  for (const e of rejoin) args.push(e.id, e.page);
-  for (const quad of stray) args.push(...quad);
-  const [membershipsAdded, membersRemoved, idsCounted, epoch, seq] = (await call(ctx, 'repair', [], args)) as [
-    number,
-    number,
-    number,
-    string,
-    number,
+  const args: (string | number | Buffer)[] = [
+    ctx.bands,
+    ctx.bytesPerBand,
+    ctx.sketchBytes,
+    ctx.bucketCap,
+    ctx.reversePages,
+    recount ? 1 : 0,
+    rejoin.length,
   ];
+  for (const e of rejoin) args.push(e.id, e.page);
+  for (const triple of stray) args.push(...triple);
+  const [recordsAdded, recordsRemoved, idsCounted, epoch, seq] = (await call(ctx, 'repair', [], args)) as [number, number, number, string, number];
   observeView(ctx, epoch, seq);
-  return { membershipsAdded, membersRemoved, idsCounted };
+  return { recordsAdded, recordsRemoved, idsCounted };
 }

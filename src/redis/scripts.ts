@@ -9,7 +9,7 @@ import { LUA_SOURCES } from './lua-sources.generated';
 export type ScriptName = keyof typeof LUA_SOURCES;
 
 /** Scripts that write nothing: a cluster client with `scaleReads` may send them to a replica. */
-const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['query']);
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['ids']);
 
 interface Registered {
   command: string;

@@ -9,11 +9,11 @@ import { removeBatch, repairBatch, type ScriptContext, type Stray } from './scri
 export interface VerifyReport {
   /** Reverse records read (ids in the index). */
   ids: number;
-  /** Bucket sets read. */
+  /** Bucket strings read. */
   buckets: number;
-  /** Memberships a reverse record names and its bucket lacks. */
+  /** Bucket records a reverse record names and its bucket (string and overflow) lacks. */
   missingFromBuckets: number;
-  /** Bucket members whose reverse record is gone or names another bucket. */
+  /** Bucket records whose ordinal has no id, or whose id's reverse record names another bucket or record. */
   strayInBuckets: number;
   /** The id count in the meta hash (summed over the shards); it should equal `ids`. */
   metaCount: number;
@@ -28,9 +28,9 @@ export interface VerifyReport {
   /** Rows of the store whose vector is NULL or unusable: no index can hold them. */
   invalidRows: number | null;
   /** A few of each problem, to show. */
-  examples: { missingFromBuckets: { id: Id; bucket: string }[]; strayInBuckets: { id: Id; bucket: string }[]; missingFromIndex: Id[] };
+  examples: { missingFromBuckets: { id: Id; bucket: string }[]; strayInBuckets: { id: Id | null; bucket: string }[]; missingFromIndex: Id[] };
   consistent: boolean;
-  repaired?: { membershipsAdded: number; membersRemoved: number; removedMissingFromStore: number; idsCounted: number };
+  repaired?: { recordsAdded: number; recordsRemoved: number; removedMissingFromStore: number; idsCounted: number };
   /** With repair: rows missing from the index that were indexed. */
   reindexed?: number;
 }
@@ -42,6 +42,8 @@ export interface VerifyDeps {
   /** The script context of each shard (one for an index of one shard). */
   shards: readonly ScriptContext[];
   rows: number;
+  /** Bytes of a bucket record: the ordinal (4) and the sketch. */
+  recordSize: number;
   reversePages: number;
   /** The reverse page of an id. */
   pageOf(id: Id): number;
@@ -52,15 +54,22 @@ export interface VerifyDeps {
 
 const EXAMPLES = 20;
 
+/** The position of the record with this ordinal in a bucket string, at a record boundary, or -1. */
+function findRecord(bucket: Buffer, ordinal: Buffer, size: number): number {
+  for (let at = bucket.indexOf(ordinal); at >= 0; at = bucket.indexOf(ordinal, at + 1)) if (at % size === 0) return at;
+  return -1;
+}
+
 /**
- * Checks that reverse records and bucket sets describe the same membership, that the id count is
- * right, and that every indexed id has a store row; with `repair`, mends each finding with atomic
- * script calls. An ops call: it walks every key of the index with SCAN and SSCAN, on every data
+ * Checks that reverse records, ordinals and bucket records describe the same index, that the id
+ * count is right, and that every indexed id has a store row; with `repair`, mends each finding
+ * with atomic script calls. An ops call: it walks every key of the index with SCAN, on every data
  * node, for every shard at once (one walk per kind of key, whatever the shard count).
  */
 export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<VerifyReport> {
-  const { layout, rows, pageOf } = deps;
+  const { layout, rows, recordSize } = deps;
   const { client, bands } = deps.shards[0];
+  const valueBytes = bands * Math.ceil(rows / 8);
   const { root, shards: shardMetas } = deps.metas;
   const idType: IdType = storedIdType(root, ...shardMetas) ?? 'str';
   const report: VerifyReport = {
@@ -78,7 +87,7 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
   const rejoin = deps.shards.map(() => new Map<string, Id>());
   const stray = deps.shards.map((): Stray[] => []);
 
-  // Reverse records -> buckets, and -> store rows.
+  // Reverse records -> their bucket records, and -> store rows.
   let storeCheck: Id[] = [];
   const checkStore = async () => {
     if (!deps.existing || storeCheck.length === 0) return;
@@ -93,19 +102,24 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
       const keys = layout.shards[shard];
       const records = Object.entries(await batch.node.hgetallBuffer(batch.onNode(pageKey)));
       const pipeline = batch.node.pipeline();
-      const asked: [string, string][] = [];
-      for (const [raw, signature] of records) {
-        unpackSignature(signature, bands, rows).forEach((value, band) => {
+      const asked: { raw: string; bucket: string; record: Buffer }[] = [];
+      for (const [raw, reverse] of records) {
+        const record = Buffer.concat([reverse.subarray(0, 4), reverse.subarray(4 + valueBytes)]);
+        unpackSignature(reverse.subarray(4), bands, rows).forEach((value, band) => {
           const bucket = keys.bucket(band, value);
-          pipeline.sismember(batch.onNode(bucket), raw);
-          asked.push([raw, bucket]);
+          pipeline.getBuffer(batch.onNode(bucket));
+          pipeline.lpos(batch.onNode(keys.overflow(band, value)), record);
+          asked.push({ raw, bucket, record });
         });
       }
       const replies = (await pipeline.exec()) ?? [];
-      replies.forEach(([err, isMember], i) => {
+      asked.forEach(({ raw, bucket, record }, i) => {
+        const [err, held] = replies[2 * i];
+        const [overflowErr, position] = replies[2 * i + 1];
         if (err) throw err;
-        if (isMember) return;
-        const [raw, bucket] = asked[i];
+        if (overflowErr) throw overflowErr;
+        const at = held ? findRecord(held as Buffer, record.subarray(0, 4), recordSize) : -1;
+        if (at >= 0 || position !== null) return;
         report.missingFromBuckets++;
         rejoin[shard].set(raw, decodeId(raw, idType));
         if (report.examples.missingFromBuckets.length < EXAMPLES) report.examples.missingFromBuckets.push({ id: decodeId(raw, idType), bucket });
@@ -117,46 +131,70 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
   }
   await checkStore();
 
-  // Buckets -> reverse records.
-  for await (const batch of scanKeys(client, layout.bucketPatterns)) {
-    for (const bucket of batch.keys) {
-      const shard = layout.shardOfKey(bucket);
-      if (shard === undefined) continue;
-      const keys = layout.shards[shard];
-      report.buckets++;
-      const [band, value] = bucket.slice(`${keys.tag}:b:`.length).split(':').map(Number);
-      let cursor = '0';
-      do {
-        const [next, members] = await batch.node.sscan(batch.onNode(bucket), cursor, 'COUNT', 1000);
-        cursor = next;
-        const pipeline = batch.node.pipeline();
-        const pages = members.map((raw) => pageOf(decodeId(raw, idType)));
-        members.forEach((raw, i) => pipeline.hgetBuffer(batch.onNode(keys.reverse(pages[i])), raw));
-        const replies = (await pipeline.exec()) ?? [];
-        replies.forEach(([err, signature], i) => {
-          if (err) throw err;
-          const sig = signature as Buffer | null;
-          if (sig && unpackSignature(sig, bands, rows)[band] === value) return;
-          report.strayInBuckets++;
-          stray[shard].push([band, value, members[i], pages[i]]);
-          if (report.examples.strayInBuckets.length < EXAMPLES) {
-            report.examples.strayInBuckets.push({ id: decodeId(members[i], idType), bucket });
-          }
-        });
-      } while (cursor !== '0');
+  // Bucket records (strings and overflow lists) -> ordinals -> reverse records.
+  for (const [patterns, overflow] of [
+    [layout.bucketPatterns, false],
+    [layout.overflowPatterns, true],
+  ] as const) {
+    for await (const batch of scanKeys(client, patterns)) {
+      for (const key of batch.keys) {
+        const shard = layout.shardOfKey(key);
+        if (shard === undefined) continue;
+        const keys = layout.shards[shard];
+        if (!overflow) report.buckets++;
+        const [band, value] = key.slice(`${keys.tag}:b:`.length).split(':').map(Number);
+        const bucket = keys.bucket(band, value);
+        const held: Buffer[] = [];
+        if (overflow) held.push(...(await batch.node.lrangeBuffer(batch.onNode(key), 0, -1)));
+        else {
+          const bytes = (await batch.node.getBuffer(batch.onNode(key))) ?? Buffer.alloc(0);
+          for (let at = 0; at + recordSize <= bytes.length; at += recordSize) held.push(bytes.subarray(at, at + recordSize));
+        }
+        for (let from = 0; from < held.length; from += 1000) {
+          const part = held.slice(from, from + 1000);
+          const ordinals = part.map((record) => record.readUInt32BE(0));
+          const idPipeline = batch.node.pipeline();
+          for (const ordinal of ordinals) idPipeline.hget(batch.onNode(keys.ordinals(ordinal % deps.reversePages)), String(ordinal));
+          const ids = ((await idPipeline.exec()) ?? []).map(([err, id]) => {
+            if (err) throw err;
+            return id as string | null;
+          });
+          const reversePipeline = batch.node.pipeline();
+          for (const id of ids) reversePipeline.hgetBuffer(batch.onNode(keys.reverse(id === null ? 0 : deps.pageOf(decodeId(id, idType)))), id ?? '');
+          const reverses = (await reversePipeline.exec()) ?? [];
+          part.forEach((record, i) => {
+            const [err, found] = reverses[i];
+            if (err) throw err;
+            const reverse = ids[i] === null ? null : (found as Buffer | null);
+            if (
+              reverse &&
+              unpackSignature(reverse.subarray(4), bands, rows)[band] === value &&
+              reverse.subarray(0, 4).equals(record.subarray(0, 4)) &&
+              reverse.subarray(4 + valueBytes).equals(record.subarray(4))
+            ) {
+              return;
+            }
+            report.strayInBuckets++;
+            stray[shard].push([band, value, Buffer.from(record)]);
+            if (report.examples.strayInBuckets.length < EXAMPLES) {
+              report.examples.strayInBuckets.push({ id: ids[i] === null ? null : decodeId(ids[i] as string, idType), bucket });
+            }
+          });
+        }
+      }
     }
   }
 
   report.consistent =
     report.missingFromBuckets === 0 && report.strayInBuckets === 0 && report.metaCount === report.ids && (report.missingFromStore?.length ?? 0) === 0;
   if (repair && !report.consistent) {
-    const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
+    const repaired = { recordsAdded: 0, recordsRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
     const missing = report.missingFromStore ?? [];
     for (let k = 0; k < deps.shards.length; k++) {
       const shardMissing = missing.filter((id) => layout.shardOf(id) === k);
       const counts = await repairShard(deps, deps.shards[k], idType, [...rejoin[k].values()], stray[k], shardMissing);
-      repaired.membershipsAdded += counts.membershipsAdded;
-      repaired.membersRemoved += counts.membersRemoved;
+      repaired.recordsAdded += counts.recordsAdded;
+      repaired.recordsRemoved += counts.recordsRemoved;
       repaired.removedMissingFromStore += counts.removedMissingFromStore;
       repaired.idsCounted += counts.idsCounted;
     }
@@ -174,13 +212,13 @@ async function repairShard(
   stray: Stray[],
   missingFromStore: Id[],
 ): Promise<NonNullable<VerifyReport['repaired']>> {
-  const { reversePages, batchSize, pageOf } = deps;
-  const repaired = { membershipsAdded: 0, membersRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
+  const { batchSize, pageOf } = deps;
+  const repaired = { recordsAdded: 0, recordsRemoved: 0, removedMissingFromStore: 0, idsCounted: 0 };
   const entries = (ids: readonly Id[]) => ids.map((id) => ({ id: String(id), page: pageOf(id) }));
   const run = async (rejoinPart: Id[], strayPart: Stray[], recount: boolean) => {
-    const counts = await repairBatch(ctx, entries(rejoinPart), strayPart, recount ? reversePages : 0);
-    repaired.membershipsAdded += counts.membershipsAdded;
-    repaired.membersRemoved += counts.membersRemoved;
+    const counts = await repairBatch(ctx, entries(rejoinPart), strayPart, recount);
+    repaired.recordsAdded += counts.recordsAdded;
+    repaired.recordsRemoved += counts.recordsRemoved;
     if (recount) repaired.idsCounted = Math.max(0, counts.idsCounted); // -1: this shard has no meta, so no ids
   };
   for (let i = 0; i < rejoin.length; i += batchSize) await run(rejoin.slice(i, i + batchSize), [], false);

@@ -4,7 +4,7 @@
  * (pipeline.ts). Builds from the store and deletes go the same way.
  */
 import { LshrsError } from '../errors';
-import { bandValues, packSignature } from '../hashing/signatures';
+import type { Hasher } from '../hashing/hasher';
 import { commonIdType, type Id, type IdType } from '../ids';
 import type { DeleteResult, IndexItem, IndexOptions, IndexResult } from '../options';
 import type { IndexShape } from '../params/shape';
@@ -12,7 +12,7 @@ import type { RedisIndex, SignedId } from '../redis/redis-index';
 import type { StoreWrite, VectorStore } from '../stores/types';
 import { runPipeline } from './pipeline';
 import { checkOneIdType, prepareItems, prepareStored, type PreparedBatch } from './prepare';
-import { storePages, type StorePage } from './store-pages';
+import { storePages } from './store-pages';
 import { deleteChannel, deleteTrace, indexChannel, indexTrace, traced, type DeleteTrace, type IndexTrace } from '../tracing';
 
 type StorePageScan = NonNullable<VectorStore['scan']>;
@@ -25,7 +25,7 @@ interface HashedBatch {
 export interface WriterDeps {
   index: RedisIndex;
   shape: IndexShape;
-  planes: Float32Array;
+  hasher: Hasher;
   batchSize: number;
   store?: VectorStore;
 }
@@ -56,7 +56,7 @@ export class Writer {
       const prepared: PreparedBatch[] = [];
       for (let i = 0; i < list.length; i += batchSize) prepared.push(prepareItems(list.slice(i, i + batchSize), shape.dim));
       if (prepared.length > 1) checkOneIdType(prepared);
-      return runPipeline(prepared, stage, { ...options, total: list.length });
+      return runPipeline(this.centred(prepared), stage, { ...options, total: list.length });
     }
     async function* batches(): AsyncGenerator<PreparedBatch> {
       let pending: IndexItem[] = [];
@@ -69,7 +69,22 @@ export class Writer {
       }
       if (pending.length > 0) yield prepareItems(pending, shape.dim);
     }
-    return runPipeline(batches(), stage, { ...options, total: options.total ?? null });
+    return runPipeline(this.centred(batches()), stage, { ...options, total: options.total ?? null });
+  }
+
+  /**
+   * The batches as they come, once the mean the index centres on is known: an existing index's,
+   * or for a new one the first batch's (see RedisIndex.centring), before that batch is hashed.
+   */
+  private async *centred(batches: Iterable<PreparedBatch> | AsyncIterable<PreparedBatch>): AsyncGenerator<PreparedBatch> {
+    let first = true;
+    for await (const batch of batches) {
+      if (first) {
+        first = false;
+        this.deps.hasher.useMean(await this.deps.index.centring({ vectors: batch.vectors, count: batch.ids.length }));
+      }
+      yield batch;
+    }
   }
 
   /** The pipeline's stages, measured into a trace. */
@@ -102,15 +117,19 @@ export class Writer {
     const invalid = options.skipInvalid ? 'skip' : 'throw';
     let skipped = start.skipped;
     const scan: StorePageScan = store.scan.bind(store);
+    const pages = storePages({ scan: trace ? timedScan(scan, trace) : scan }, start.after, batchSize);
+    async function* batches(): AsyncGenerator<PreparedBatch> {
+      for await (const page of pages) {
+        const batch = prepareStored(page.rows, idType, shape.dim, invalid);
+        skipped += batch.skipped;
+        yield { ...batch, build: { last: page.last, skipped } };
+      }
+    }
     const counts = await runPipeline(
-      storePages({ scan: trace ? timedScan(scan, trace) : scan }, start.after, batchSize),
+      this.centred(batches()),
       {
-        size: (page: StorePage) => page.rows.length,
-        hash: (page: StorePage) => {
-          const batch = prepareStored(page.rows, idType, shape.dim, invalid);
-          skipped += batch.skipped;
-          return this.hash({ ...batch, build: { last: page.last, skipped } }, trace);
-        },
+        size: (batch: PreparedBatch) => batch.ids.length,
+        hash: (batch: PreparedBatch) => this.hash(batch, trace),
         write: (hashed: HashedBatch) => this.write(hashed, trace),
       },
       { ...options, total },
@@ -144,6 +163,7 @@ export class Writer {
       if (!repair) continue;
       const vectors = new Float32Array(keep.length * shape.dim);
       keep.forEach((i, j) => vectors.set(batch.vectors.subarray(i * shape.dim, (i + 1) * shape.dim), j * shape.dim));
+      this.deps.hasher.useMean(await index.centring({ vectors, count: keep.length }));
       const counts = await this.write(this.hash({ idType, ids: keep.map((i) => batch.ids[i]), vectors, texts: [], toStore: false }));
       found.reindexed += counts.added + counts.moved;
     }
@@ -200,12 +220,12 @@ export class Writer {
     return result;
   }
 
-  /** The CPU part of a write: band values and packed signatures. */
+  /** The CPU part of a write: band values and sketches, packed into signatures. */
   private hash(batch: PreparedBatch, trace?: IndexTrace): HashedBatch {
     const started = trace ? performance.now() : 0;
-    const { shape, planes } = this.deps;
-    const values = bandValues(batch.vectors, batch.ids.length, planes, shape);
-    const signed = batch.ids.map((id, i) => ({ id, signature: packSignature(values, i * shape.bands, shape.bands, shape.rows) }));
+    const { hasher } = this.deps;
+    const hashed = hasher.hash(batch.vectors, batch.ids.length);
+    const signed = batch.ids.map((id, i) => ({ id, signature: hasher.signature(hashed, i) }));
     if (trace) trace.phases.hashMs += performance.now() - started;
     return { batch, signed };
   }
