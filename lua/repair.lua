@@ -32,7 +32,7 @@ if refused then return refused end
 -- overflow list holds it whole.
 local function holds(band, value, record)
   local s = redis.call('GET', bucket_key(band, value)) or ''
-  if find_record(s, string.sub(record, 1, 4), size) then return true end
+  if find_record(s, record, size) then return true end
   return redis.call('LPOS', overflow_key(band, value), record) ~= false
 end
 
@@ -56,7 +56,8 @@ for i = 11, last_rejoin, 2 do
 end
 
 local removed = 0
-local counted_removal = function() end
+-- A stray record already gone by the time this call runs is not counted as removed.
+local counted_removal = function() removed = removed - 1 end
 for i = last_rejoin + 1, #ARGV, 3 do
   local band, value, record = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
   local ordinal = ordinal_of(record)

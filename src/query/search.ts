@@ -91,7 +91,7 @@ export class Searcher {
       const record = await this.deps.index.reverseRecord(id);
       if (trace) trace.phases.redisMs += performance.now() - started;
       if (!record) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
-      hits = await this.search(this.recordQuery(record.signature.subarray(4)), null, wider, signal, trace);
+      hits = await this.search(this.recordQuery(record.signature.subarray(4), plan.probes), null, wider, signal, trace);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -118,15 +118,20 @@ export class Searcher {
     return this.search(asked, q, plan, signal, trace);
   }
 
-  /** An indexed item's own buckets, ranked by Hamming distance to its sketch (no vector at hand). */
-  private recordQuery(signature: Uint8Array): BucketQuery {
+  /**
+   * An indexed item's buckets and those a few bit flips away (fewest flips first: without its
+   * vector, no bit is known to be less sure than another), ranked by Hamming distance to its sketch.
+   */
+  private recordQuery(signature: Uint8Array, probes: number): BucketQuery {
     const { shape, hasher } = this.deps;
-    const values = Uint32Array.from(unpackSignature(signature, shape.bands, shape.rows));
+    const own = Uint32Array.from(unpackSignature(signature, shape.bands, shape.rows));
     const sketch = signature.subarray(hasher.valueBytes);
-    // Unit projections of the sketch's signs: the asymmetric score becomes the Hamming distance.
-    const proj = new Float64Array(hasher.planeCount);
+    // Unit projections: every flip costs the same, and the asymmetric score becomes the Hamming distance.
+    const proj = new Float64Array(hasher.planeCount).fill(1);
     for (let b = 0; b < shape.sketchBits; b++) proj[hasher.sketchStart + b] = sketch[b >> 3] & (1 << (b & 7)) ? 1 : -1;
-    return { values, perBand: 1, scorer: new SketchScorer(proj, hasher.sketchStart, shape.sketchBits), maxScore: shape.sketchBits };
+    const perBand = Math.min(probes, 2 ** Math.min(shape.rows, 30));
+    const values = perBand > 1 ? tableProbes(own, proj, shape.bands, shape.rows, perBand) : own;
+    return { values, perBand, scorer: new SketchScorer(proj, hasher.sketchStart, shape.sketchBits), maxScore: shape.sketchBits };
   }
 
   /**

@@ -114,12 +114,13 @@ local function write_ident(fingerprint, epoch, id_type)
   redis.call('SET', base .. ':ident', fingerprint .. '\\n' .. epoch .. '\\n' .. (id_type or ''))
 end
 
--- The position (1-based) of the record whose ordinal is \`ord4\` in a bucket string, or nil: only
--- matches at record boundaries count (the same 4 bytes may occur inside a sketch).
-local function find_record(s, ord4, size)
+-- The position (1-based) of a whole record in a bucket string, or nil: only matches at record
+-- boundaries count (the same bytes may straddle two records), and a stale record of the same
+-- ordinal with another sketch is not this one.
+local function find_record(s, record, size)
   local init = 1
   while true do
-    local p = string.find(s, ord4, init, true)
+    local p = string.find(s, record, init, true)
     if not p then return nil end
     if (p - 1) % size == 0 then return p end
     init = p + 1
@@ -155,7 +156,7 @@ local function apply_changes(changes, size, cap)
     if #c.remove > 0 then
       s = redis.call('GET', c.key) or ''
       for i, record in ipairs(c.remove) do
-        local p = find_record(s, string.sub(record.bytes, 1, 4), size)
+        local p = find_record(s, record.bytes, size)
         if p then
           s = string.sub(s, 1, p - 1) .. string.sub(s, p + size)
         elseif redis.call('LREM', c.overflow, 1, record.bytes) == 0 then
@@ -439,7 +440,7 @@ if refused then return refused end
 -- overflow list holds it whole.
 local function holds(band, value, record)
   local s = redis.call('GET', bucket_key(band, value)) or ''
-  if find_record(s, string.sub(record, 1, 4), size) then return true end
+  if find_record(s, record, size) then return true end
   return redis.call('LPOS', overflow_key(band, value), record) ~= false
 end
 
@@ -463,7 +464,8 @@ for i = 11, last_rejoin, 2 do
 end
 
 local removed = 0
-local counted_removal = function() end
+-- A stray record already gone by the time this call runs is not counted as removed.
+local counted_removal = function() removed = removed - 1 end
 for i = last_rejoin + 1, #ARGV, 3 do
   local band, value, record = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
   local ordinal = ordinal_of(record)

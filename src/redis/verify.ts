@@ -54,9 +54,9 @@ export interface VerifyDeps {
 
 const EXAMPLES = 20;
 
-/** The position of the record with this ordinal in a bucket string, at a record boundary, or -1. */
-function findRecord(bucket: Buffer, ordinal: Buffer, size: number): number {
-  for (let at = bucket.indexOf(ordinal); at >= 0; at = bucket.indexOf(ordinal, at + 1)) if (at % size === 0) return at;
+/** The position of a whole record in a bucket string, at a record boundary, or -1. */
+function findRecord(bucket: Buffer, record: Buffer, size: number): number {
+  for (let at = bucket.indexOf(record); at >= 0; at = bucket.indexOf(record, at + 1)) if (at % size === 0) return at;
   return -1;
 }
 
@@ -118,7 +118,7 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
         const [overflowErr, position] = replies[2 * i + 1];
         if (err) throw err;
         if (overflowErr) throw overflowErr;
-        const at = held ? findRecord(held as Buffer, record.subarray(0, 4), recordSize) : -1;
+        const at = held ? findRecord(held as Buffer, record, recordSize) : -1;
         if (at >= 0 || position !== null) return;
         report.missingFromBuckets++;
         rejoin[shard].set(raw, decodeId(raw, idType));

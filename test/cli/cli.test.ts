@@ -53,7 +53,7 @@ test('load, index, query, similar, stats, inspect, delete and verify on the demo
   expect(query.status).toBe(0);
   const lines = query.stdout.trim().split('\n');
   expect(lines[0]).toMatch(/^rank\s+id\s+score\s+collisions\s+text$/);
-  expect(lines[1]).toMatch(/^1\s+5\s+1\.0000\s+16\s+Homarus gammarus is a large crustacean/);
+  expect(lines[1]).toMatch(/^1\s+5\s+1\.0000\s+4\s+Homarus gammarus is a large crustacean/);
   expect(lines).toHaveLength(4);
   const hits = json(['query', '--id', '5', '--top-k', '3']);
   expect(hits.map((h: { id: number }) => h.id)).toEqual(lines.slice(1).map((l) => Number(l.split(/\s+/)[1])));
@@ -68,30 +68,38 @@ test('load, index, query, similar, stats, inspect, delete and verify on the demo
 
   // stats, human and JSON.
   const stats = json(['stats']);
-  expect(stats).toMatchObject({ prefix, ids: 2007, dim: 512, bands: 16, rows: 8, idType: 'int' });
+  expect(stats).toMatchObject({ prefix, ids: 2007, dim: 512, bands: 4, rows: 8, sketchBits: 256, idType: 'int' });
   expect(stats.bucketHistogram.reduce((n: number, [, count]: [number, number]) => n + count, 0)).toBe(stats.buckets);
   const human = lshrs([...common, 'stats']).stdout;
   expect(human).toContain(`ids          2007 (int)`);
-  expect(human).toContain('16 bands x 8 rows');
+  expect(human).toContain('4 bands x 8 rows, 256-bit sketches');
   expect(human).toMatch(/bytes per id/);
   expect(human).toContain('largest buckets');
 
-  // inspect names the id's 16 buckets with their sizes.
+  // inspect names the id's 4 buckets with their sizes.
   const inspected = json(['inspect', '5']);
-  expect(inspected.buckets).toHaveLength(16);
-  expect(lshrs([...common, 'inspect', '5']).stdout).toMatch(new RegExp(`^id 5: reverse record in \\{${prefix}\\}:r:5`));
+  expect(inspected.buckets).toHaveLength(4);
+  expect(lshrs([...common, 'inspect', '5']).stdout).toMatch(new RegExp(`^id 5: ordinal ${inspected.ordinal}, reverse record in \\{${prefix}\\}:r:5`));
 
   // verify: consistent; then a planted problem is found (exit 1) and repaired.
   expect(lshrs([...common, 'verify']).stdout).toMatch(/consistent\n$/);
-  await redis.srem(inspected.buckets[3].key, '5');
-  await redis.sadd(inspected.buckets[3].key, '424242');
+  // id 5's record taken out of one of its buckets, and a record of an ordinal no id has put in.
+  const recordSize = 4 + 256 / 8;
+  const bucket = (await redis.getBuffer(inspected.buckets[3].key)) as Buffer;
+  const ordinal = Buffer.alloc(4);
+  ordinal.writeUInt32BE(inspected.ordinal);
+  let at = bucket.indexOf(ordinal);
+  while (at % recordSize !== 0) at = bucket.indexOf(ordinal, at + 1);
+  const stray = Buffer.alloc(recordSize);
+  stray.writeUInt32BE(424_242);
+  await redis.set(inspected.buckets[3].key, Buffer.concat([bucket.subarray(0, at), bucket.subarray(at + recordSize), stray]));
   const broken = lshrs([...common, 'verify']);
   expect(broken.status).toBe(1);
   expect(broken.stdout).toContain('missing from buckets 1, stray in buckets 1');
   expect(broken.stdout).toContain(`id 5 missing from ${inspected.buckets[3].key}`);
   expect(broken.stdout).toContain('INCONSISTENT');
   const repaired = json(['verify', '--repair']);
-  expect(repaired.repaired).toEqual({ membershipsAdded: 1, membersRemoved: 1, removedMissingFromStore: 0, idsCounted: 2007 });
+  expect(repaired.repaired).toEqual({ recordsAdded: 1, recordsRemoved: 1, removedMissingFromStore: 0, idsCounted: 2007 });
   expect(json(['verify']).consistent).toBe(true);
 
   // delete removes from the index and the table.
@@ -117,7 +125,8 @@ test('tune lists configurations with rates and expected candidates, and writes t
   expect(human.stdout.split('\n')[0]).toMatch(/^bands\s+rows\s+false pos\s+false neg\s+random pair\s+candidates\/query/);
   expect(human.stdout.split('\n')[1]).toMatch(/^16\s+8\s+0\.21\d+\s+0\.17\d+\s+0\.\d+\s+\d+\s+optimal$/);
   expect(human.stdout).toContain(
-    'for 1000000 ids, --expected-size (expectedSize) plans 16 x 14 instead: buckets of 61.0 ids on average, 16 probes per band',
+    'for 1000000 ids, --expected-size (expectedSize) plans 4 x 14 instead: buckets of 61.0 ids on average, 406 probes per band, ' +
+      'about 99,121 bucket records read per query',
   );
   const listed = JSON.parse(lshrs(['tune', '--num-perm', '64', '--json']).stdout);
   expect(listed[0]).toMatchObject({ label: 'optimal', bands: 9, rows: 7, expectedCandidates: null });
@@ -127,13 +136,13 @@ test('tune lists configurations with rates and expected candidates, and writes t
 });
 
 test('a new index is planned for --expected-size, or for the rows of the table it indexes', async () => {
-  // The demo table was loaded by the first test (2007 rows, some deleted since): small enough for 16 x 8.
+  // The demo table was loaded by the first test (2007 rows, some deleted since): small enough for 4 x 8.
   const planned = uniqueName('cli_planned');
   expect(json(['--prefix', planned, 'index', '--expected-size', '1000000'])).toMatchObject({ prefix: planned });
-  expect(json(['--prefix', planned, 'stats'])).toMatchObject({ bands: 16, rows: 14 });
+  expect(json(['--prefix', planned, 'stats'])).toMatchObject({ bands: 4, rows: 14 });
   const bySize = uniqueName('cli_sized');
   json(['--prefix', bySize, 'index']);
-  expect(json(['--prefix', bySize, 'stats'])).toMatchObject({ bands: 16, rows: 8 });
+  expect(json(['--prefix', bySize, 'stats'])).toMatchObject({ bands: 4, rows: 8 });
   for (const p of [planned, bySize]) await (await LSHRS.open({ redis, prefix: p })).clear();
 });
 
@@ -195,7 +204,6 @@ test('--probes and the other query knobs reach the query: the command line answe
   const cases: [string[], object][] = [
     [['--probes', '1'], { probes: 1 }],
     [['--probes', '8'], { probes: 8 }],
-    [['--max-candidates', '30'], { maxCandidates: 30 }],
     [['--rerank-candidates', '20'], { rerankCandidates: 20 }],
     [['--top-p', '0.3'], { topP: 0.3 }],
     [['--no-rerank', '--probes', '4'], { rerank: false, probes: 4 }],

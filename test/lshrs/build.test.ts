@@ -49,7 +49,7 @@ test('index() with no items builds from the whole store, reporting progress', as
   expect(await redis.hmget(`{${prefix}}:meta`, 'buildCursor', 'buildState')).toEqual([String(ROWS), 'done']);
   const [hit] = await lsh.query(vectors[499], { topK: 1 });
   expect(hit).toMatchObject({ id: 500, text: 'row 500' });
-  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+  expect(await consistencyProblems(redis, prefix, 4, 14)).toEqual([]);
   // A finished build run again changes nothing.
   const before = await indexContent(redis, prefix);
   expect(await lsh.index()).toEqual({ added: 0, moved: 0, unchanged: ROWS });
@@ -107,7 +107,7 @@ test('an aborted sharded build resumes from the position in {prefix}:meta to an 
 
   expect(await handle(prefix, 100, 16).index(undefined, { resume: true })).toEqual({ added: ROWS - cursor, moved: 0, unchanged: 0 });
   expect(await indexContent(redis, prefix)).toEqual(await indexContent(redis, reference));
-  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+  expect(await consistencyProblems(redis, prefix, 4, 14)).toEqual([]);
 });
 
 test('a sharded batch whose part fails on one shard leaves the position before it, and resume redoes it', async () => {
@@ -167,7 +167,7 @@ test('a bad row stops the build with its id; after the fix, resume finishes it',
   expect(await redis.hget(`{${prefix}}:meta`, 'buildCursor')).toBe('100');
   await pool.query(`UPDATE "${badTable}" SET embedding = $1 WHERE id = 170`, [float32ToLE(vectors[169])]);
   expect(await lsh.index(undefined, { resume: true })).toEqual({ added: 150, moved: 0, unchanged: 0 });
-  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+  expect(await consistencyProblems(redis, prefix, 4, 14)).toEqual([]);
 });
 
 test('similar: more like an indexed id, the id itself left out', async () => {

@@ -15,8 +15,8 @@ const js = (options: object) => options as never;
 const refused = (message: string) => expect.objectContaining({ name: 'LshrsError', code: 'BAD_OPTION', message });
 
 test('new LSHRS refuses an unknown option, naming it and the option it resembles', () => {
-  expect(() => new LSHRS(js({ redis, dim: 8, maxCandidate: 100 }))).toThrow(
-    refused('unknown LSHRS option "maxCandidate" (did you mean maxCandidates?)'),
+  expect(() => new LSHRS(js({ redis, dim: 8, rerankCandidate: 100 }))).toThrow(
+    refused('unknown LSHRS option "rerankCandidate" (did you mean rerankCandidates?)'),
   );
   expect(() => new LSHRS(js({ redis, dim: 8, num_bands: 4, rowsPerBand: 4 }))).toThrow(
     refused('unknown LSHRS option "num_bands" (did you mean numBands?)'),
@@ -37,13 +37,13 @@ test('query and similar refuse unknown options before touching Redis or the stor
     { id: 2, vector: [0, 1, 0, 0] },
   ]);
   await expect(lsh.query([1, 0, 0, 0], js({ topk: 1, rerank: false }))).rejects.toEqual(refused('unknown query option "topk" (did you mean topK?)'));
-  await expect(lsh.query([1, 0, 0, 0], js({ rerank: false, maxCandidate: 10 }))).rejects.toEqual(
-    refused('unknown query option "maxCandidate" (did you mean maxCandidates?)'),
+  await expect(lsh.query([1, 0, 0, 0], js({ rerank: false, rerankCandidate: 10 }))).rejects.toEqual(
+    refused('unknown query option "rerankCandidate" (did you mean rerankCandidates?)'),
   );
   // The Python lshrs' spelling.
   await expect(lsh.similar(1, js({ rerank: false, top_p: 0.5 }))).rejects.toEqual(refused('unknown query option "top_p" (did you mean topP?)'));
   // Spelt right, the same query runs.
-  expect((await lsh.query([1, 0, 0, 0], { topK: 1, rerank: false, maxCandidates: 10 })).map((h) => h.id)).toEqual([1]);
+  expect((await lsh.query([1, 0, 0, 0], { topK: 1, rerank: false, rerankCandidates: 10 })).map((h) => h.id)).toEqual([1]);
   await lsh.clear();
 });
 

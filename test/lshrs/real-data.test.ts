@@ -22,7 +22,7 @@ test('the real embedding set, indexed from a batch into Postgres and Redis, is s
   const items = Array.from({ length: data.count }, (_, id) => ({ id, vector: row(data.vectors, id), text: data.texts[id] }));
   expect(await lsh.index(items)).toEqual({ added: data.count, moved: 0, unchanged: 0 });
   expect((await pool.query(`SELECT count(*)::int AS n FROM "${prefix}"`)).rows[0].n).toBe(data.count);
-  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+  expect(await consistencyProblems(redis, prefix, lsh.shape.bands, lsh.shape.rows)).toEqual([]);
 
   // Every indexed sentence finds itself first.
   for (const id of [0, 4321, data.count - 1]) {

@@ -79,16 +79,23 @@ test('an index (items), a build and a delete publish their phases, counts and re
 });
 
 test('a query publishes where its time went (hashing, Redis, fetch, rerank), within its wall time, and its hits', async () => {
-  const queried = await record<QueryTrace, unknown>(TRACE_CHANNELS.query, () => lsh.query(data[7], { topK: 5, probes: 4 }));
+  const queried = await record<QueryTrace, unknown>(TRACE_CHANNELS.query, () => lsh.query(data[7], { topK: 5, probes: 256 }));
   expect(queried.events).toEqual(['start', 'end', 'asyncStart', 'asyncEnd']);
   const trace = queried.seen[3].context;
   expect(trace.result).toBe(queried.value);
   expect((queried.value as { id: number }[])[0].id).toBe(7);
-  expect(trace).toMatchObject({ operation: 'query', prefix: lsh.prefix, plan: { topK: 5, probes: 4, topP: 1, rerank: true, maxCandidates: 4000 } });
-  expect(trace.buckets).toBe(16 * 4); // 16 bands, 4 buckets each on average
+  expect(trace).toMatchObject({
+    operation: 'query',
+    prefix: lsh.prefix,
+    plan: { topK: 5, probes: 256, topP: 1, rerank: true, rerankCandidates: 500 },
+  });
+  expect(trace.buckets).toBe(lsh.shape.bands * 256); // 256 buckets in each band
   expect(trace.candidates).toBeGreaterThan(5);
   expect(trace.fetched).toBe(trace.candidates);
-  for (const phase of ['hashMs', 'redisMs', 'fetchMs', 'rerankMs'] as const) expect(trace.phases[phase]).toBeGreaterThan(0);
+  expect(trace.membersRead).toBeGreaterThanOrEqual(trace.candidates);
+  expect(trace.bytesRead).toBe(trace.membersRead * (4 + lsh.shape.sketchBits / 8));
+  expect(trace.truncated).toBe(false);
+  for (const phase of ['hashMs', 'redisMs', 'rankMs', 'fetchMs', 'rerankMs'] as const) expect(trace.phases[phase]).toBeGreaterThan(0);
   expect(sum(trace.phases)).toBeLessThanOrEqual(queried.wallMs);
 
   // topP: fewer fetched than found; without rerank nothing is fetched.
@@ -103,7 +110,7 @@ test('a query publishes where its time went (hashing, Redis, fetch, rerank), wit
   expect(similar.seen[3].context).toMatchObject({ operation: 'similar', id: 7, result: similar.value });
   expect(sum(similar.seen[3].context.phases)).toBeLessThanOrEqual(similar.wallMs);
   const record7 = (await record<QueryTrace, unknown>(TRACE_CHANNELS.query, () => lsh.similar(7, { rerank: false }))).seen[3].context;
-  expect(record7).toMatchObject({ operation: 'similar', buckets: 16, fetched: 0 });
+  expect(record7).toMatchObject({ operation: 'similar', buckets: lsh.shape.bands * lsh.probes, fetched: 0 });
 });
 
 test('a refused query publishes error and asyncEnd with the error in the context', async () => {

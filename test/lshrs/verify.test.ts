@@ -24,34 +24,48 @@ test('verify finds inconsistencies planted by hand, and --repair fixes them', as
   expect(clean).toMatchObject({ ids: 50, missingFromBuckets: 0, strayInBuckets: 0, metaCount: 50, missingFromStore: [], consistent: true });
   expect(clean.repaired).toBeUndefined();
 
-  // Plant: id 3 dropped from one of its buckets, a stray id 999 in a bucket, id 4 sitting in a
-  // bucket its record does not name, a wrong id count, and a store row deleted behind lshrs.
+  // Plant: id 3's record dropped from one of its buckets, a record of an ordinal no id has in a
+  // bucket, id 4's record in a bucket its reverse record does not name, a wrong id count, and a
+  // store row deleted behind lshrs.
+  const recordSize = 4 + lsh.shape.sketchBits / 8;
+  const valueBytes = lsh.shape.bands * Math.ceil(lsh.shape.rows / 8);
+  const recordOf = (inspected: { ordinal: number; signature: string }) => {
+    const ordinal = Buffer.alloc(4);
+    ordinal.writeUInt32BE(inspected.ordinal);
+    return Buffer.concat([ordinal, Buffer.from(inspected.signature, 'hex').subarray(valueBytes)]);
+  };
   const three = (await lsh.inspect(3))!;
-  await redis.srem(three.buckets[5].key, '3');
-  await redis.sadd(three.buckets[0].key, '999');
+  const held = (await redis.getBuffer(three.buckets[1].key)) as Buffer;
+  const at = held.indexOf(recordOf(three));
+  expect(at % recordSize).toBe(0);
+  await redis.set(three.buckets[1].key, Buffer.concat([held.subarray(0, at), held.subarray(at + recordSize)]));
+  const nobody = Buffer.alloc(recordSize);
+  nobody.writeUInt32BE(999_999);
+  await redis.append(three.buckets[0].key, nobody);
   const four = (await lsh.inspect(4))!;
   const otherValue = (four.buckets[2].value + 1) % 256;
-  await redis.sadd(`{${prefix}}:b:2:${otherValue}`, '4');
+  await redis.append(`{${prefix}}:b:2:${otherValue}`, recordOf(four));
   await redis.hset(`{${prefix}}:meta`, 'ids', '47');
   await pool.query(`DELETE FROM "${prefix}" WHERE id = 10`);
 
   const found = await lsh.verify();
   expect(found).toMatchObject({ ids: 50, missingFromBuckets: 1, strayInBuckets: 2, metaCount: 47, missingFromStore: [10], consistent: false });
-  expect(found.examples.missingFromBuckets).toEqual([{ id: 3, bucket: three.buckets[5].key }]);
+  expect(found.examples.missingFromBuckets).toEqual([{ id: 3, bucket: three.buckets[1].key }]);
   expect(found.examples.strayInBuckets).toEqual(
     expect.arrayContaining([
-      { id: 999, bucket: three.buckets[0].key },
+      { id: null, bucket: three.buckets[0].key },
       { id: 4, bucket: `{${prefix}}:b:2:${otherValue}` },
     ]),
   );
-  expect(await consistencyProblems(redis, prefix, 16, 8)).not.toEqual([]);
+  const { bands, rows } = lsh.shape;
+  expect(await consistencyProblems(redis, prefix, bands, rows)).not.toEqual([]);
 
   const repaired = await lsh.verify({ repair: true });
-  expect(repaired.repaired).toEqual({ membershipsAdded: 1, membersRemoved: 2, removedMissingFromStore: 1, idsCounted: 49 });
-  expect(await consistencyProblems(redis, prefix, 16, 8)).toEqual([]);
+  expect(repaired.repaired).toEqual({ recordsAdded: 1, recordsRemoved: 2, removedMissingFromStore: 1, idsCounted: 49 });
+  expect(await consistencyProblems(redis, prefix, bands, rows)).toEqual([]);
   expect(await lsh.verify()).toMatchObject({ ids: 49, metaCount: 49, missingFromStore: [], consistent: true });
   expect(await lsh.inspect(10)).toBeNull();
   const inspected = (await lsh.inspect(3))!;
-  expect(inspected.buckets).toHaveLength(16);
+  expect(inspected.buckets).toHaveLength(bands);
   expect(inspected.buckets.every((b) => b.size >= 1)).toBe(true);
 });

@@ -5,7 +5,7 @@ import { runScript, type ScriptName } from '../../src/redis/scripts';
 // Which commands a script call hands the client, answered here without a server: what matters is
 // the flag ioredis routes by (a cluster client with scaleReads sends read-only commands to
 // replicas), not what the script does.
-test('only the query script is registered read-only, so scaleReads may send it to a replica', async () => {
+test('only the ids script is registered read-only, so scaleReads may send it to a replica', async () => {
   const client = new Redis({ lazyConnect: true });
   const sent: { name: string; readOnly: boolean }[] = [];
   client.sendCommand = ((command: Command) => {
@@ -20,7 +20,7 @@ test('only the query script is registered read-only, so scaleReads may send it t
     }
     expect(sent.map((s) => s.name)).toEqual(names.map(() => 'evalsha'));
     expect(Object.fromEntries(names.map((name, i) => [name, sent[i].readOnly]))).toEqual(
-      Object.fromEntries(names.map((name) => [name, name === 'query'])),
+      Object.fromEntries(names.map((name) => [name, name === 'ids'])),
     );
   } finally {
     client.disconnect();

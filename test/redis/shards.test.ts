@@ -1,6 +1,4 @@
 import calculateSlot from 'cluster-key-slot';
-import { compareIds, mergeCandidates, shardBudget } from '../../src/redis/fanout';
-import type { CandidateList } from '../../src/redis/script-calls';
 import { indexLayout } from '../../src/redis/keys';
 import { CLUSTER_SLOTS, shardOf, shardTagContents, tagSlot } from '../../src/redis/shards';
 import { gaussianStream } from '../../src/hashing/gaussian';
@@ -50,82 +48,5 @@ describe('shard tags', () => {
     expect(layout.shardOfKey('{lshrs}:meta')).toBeUndefined();
     expect(indexLayout('lshrs', 1).shards[0].tag).toBe('{lshrs}');
     expect(shardTagContents('lshrs', 256)).toHaveLength(256);
-  });
-});
-
-describe("merging the shards' candidate lists", () => {
-  /** A shard's list as query.lua ranks it: stage 1 collisions down, ties by id; stage 2 by distance. */
-  const ranked = (entries: [string, number, number][], idType: 'int' | 'str', limit: number, closest: number): CandidateList => {
-    let kept = [...entries].sort((a, b) => b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, limit);
-    if (closest > 0) kept = kept.sort((a, b) => a[2] - b[2] || b[1] - a[1] || compareIds(a[0], b[0], idType)).slice(0, closest);
-    return {
-      idType,
-      total: entries.length,
-      ids: kept.map((e) => e[0]),
-      collisions: kept.map((e) => e[1]),
-      hamming: kept.map((e) => (closest > 0 ? e[2] : -1)),
-    };
-  };
-  const next = gaussianStream('merge');
-  const candidates = (idType: 'int' | 'str'): [string, number, number][] =>
-    Array.from({ length: 2000 }, (_, i) => [
-      idType === 'int' ? String(i * 37) : `d${Math.floor(Math.abs(next()) * 1e6)}-${i}`,
-      1 + Math.floor(Math.abs(next()) * 4),
-      Math.floor(Math.abs(next()) * 40),
-    ]);
-
-  test('stage 1 alone: ranked exactly as one list over all ids, for any limit', () => {
-    for (const idType of ['int', 'str'] as const) {
-      const all = candidates(idType);
-      for (const limit of [1, 7, 100, 5000]) {
-        const budget = shardBudget(limit, 0, 16);
-        expect(budget).toEqual({ maxCandidates: limit, rerankCandidates: 0 });
-        const shards = Array.from({ length: 16 }, (_, k) =>
-          ranked(
-            all.filter((e) => shardOf(e[0], 16) === k),
-            idType,
-            budget.maxCandidates,
-            0,
-          ),
-        );
-        expect(mergeCandidates(shards, limit, 0)).toEqual({ ...ranked(all, idType, limit, 0), total: all.length });
-      }
-    }
-  });
-
-  test('stage 2: the shards rank a superset of the one-index pool, so the merged candidates are at least as close', () => {
-    for (const idType of ['int', 'str'] as const) {
-      const all = candidates(idType);
-      for (const [limit, closest] of [
-        [4000, 500],
-        [400, 50],
-        [40, 5],
-        [10, 10],
-      ]) {
-        const budget = shardBudget(limit, closest, 16);
-        expect(budget.maxCandidates).toBeLessThanOrEqual(Math.ceil((2 * limit) / 16) + 32);
-        const shards = Array.from({ length: 16 }, (_, k) =>
-          ranked(
-            all.filter((e) => shardOf(e[0], 16) === k),
-            idType,
-            budget.maxCandidates,
-            budget.rerankCandidates,
-          ),
-        );
-        const merged = mergeCandidates(shards, limit, closest);
-        const single = ranked(all, idType, limit, closest);
-        expect(merged.ids).toHaveLength(single.ids.length);
-        merged.hamming.forEach((h, i) => expect(h).toBeLessThanOrEqual(single.hamming[i]));
-        // With every candidate within the shards' budgets, it is the one-index ranking itself.
-        if (budget.maxCandidates >= all.length / 16 + 100) expect(merged).toEqual({ ...single, total: all.length });
-      }
-    }
-  });
-
-  test('orders string ids bytewise, as Lua compares them', () => {
-    const ids = ['a', 'ab', 'b', 'é', '\uffff', '𝄞', 'z', 'Z', ''];
-    const byBytes = [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    expect([...ids].sort((a, b) => compareIds(a, b, 'str'))).toEqual(byBytes);
-    expect(['10', '9', '100', '11'].sort((a, b) => compareIds(a, b, 'int'))).toEqual(['9', '10', '11', '100']);
   });
 });
