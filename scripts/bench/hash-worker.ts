@@ -1,29 +1,32 @@
 /*
- * Worker thread of the hashing figure: hashes its share of a shared block of vectors with the
- * public bandValues, each time the main thread says go.
+ * Worker thread of the hashing figure: hashes its share of a shared block of vectors as an index
+ * build does (the index's Hasher, centred on the mean it was given), each time the main thread says go.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { bandValues, hyperplanes } from '../../src';
+import { Hasher } from '../../src/hashing/hasher';
+import { resolveShape } from '../../src/params/shape';
 
 interface Job {
   dim: number;
   bands: number;
   rows: number;
-  seed: number;
+  sketchBits: number;
+  seed: number | string;
+  /** The mean the hasher centres on (null: raw vectors). */
+  mean: Float32Array | null;
   vectors: SharedArrayBuffer;
   start: number;
   count: number;
 }
 
 const job = workerData as Job;
-const planes = hyperplanes(job.dim, job.bands * job.rows, job.seed);
+const hasher = new Hasher(resolveShape({ dim: job.dim, seed: job.seed, numBands: job.bands, rowsPerBand: job.rows, sketchBits: job.sketchBits }));
+hasher.useMean(job.mean);
 const vectors = new Float32Array(job.vectors, job.start * job.dim * 4, job.count * job.dim);
-const out = new Uint32Array(job.count * job.bands);
-const layout = { dim: job.dim, bands: job.bands, rows: job.rows };
 
 parentPort?.on('message', (message: string) => {
   if (message === 'go') {
-    bandValues(vectors, job.count, planes, layout, out);
+    if (job.count > 0) hasher.hash(vectors, job.count);
     parentPort?.postMessage('done');
   } else if (message === 'stop') {
     parentPort?.close();

@@ -1,24 +1,35 @@
 /*
- * Hashing throughput: band values per second with lshrs' public bandValues, on one thread and on
- * one worker thread per core (each hashing its share of one shared block).
+ * Hashing throughput: vectors per second through what an index build does to each vector before
+ * its script call, the index's Hasher (projections on the bands x rows bucket planes and the
+ * sketchBits sketch planes, centred on the mean of the first batch, then the band values and the
+ * packed sketch), on one thread and on one worker thread per core (each hashing its share of one
+ * shared block).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { bandValues, hyperplanes } from '../../src';
+import { Hasher } from '../../src/hashing/hasher';
+import type { IndexShape } from '../../src/params/shape';
 import type { Dataset } from './dataset';
 import { median, now } from './timing';
 
 export interface HashingFigures {
   bands: number;
   rows: number;
+  /** Bits of each record's sketch: its planes are hashed beside the bands x rows bucket planes. */
+  sketchBits: number;
+  /** Planes every vector is projected on: bands x rows + sketchBits. */
+  planes: number;
+  /** Whether the vectors were centred (on the mean of the block's first batch) before projection. */
+  centred: boolean;
   vectors: number;
   oneThread: number;
   /** Vectors per second with `workers` threads; absent when workers were not run. */
   workers?: { threads: number; vectorsPerSecond: number };
 }
 
-const SEED = 42;
+/** Vectors of the first batch of a build (the default batchSize), whose mean a new index centres on. */
+const FIRST_BATCH = 500;
 
 // Worker threads do not inherit tsx's loader hooks: each registers tsx's CommonJS hook, then loads
 // the TypeScript worker.
@@ -52,18 +63,18 @@ function once(worker: Worker, want: string): Promise<void> {
 async function withWorkers(
   block: Float32Array,
   count: number,
-  dim: number,
-  bands: number,
-  rows: number,
+  shape: IndexShape,
+  mean: Float32Array | null,
   threads: number,
   repeats: number,
 ): Promise<number> {
   const share = Math.ceil(count / threads);
+  const { dim, bands, rows, sketchBits, seed } = shape;
   const workers = Array.from({ length: threads }, (_, t) => {
     const start = t * share;
     return new Worker(WORKER_BOOT, {
       eval: true,
-      workerData: { dim, bands, rows, seed: SEED, vectors: block.buffer, start, count: Math.max(0, Math.min(share, count - start)) },
+      workerData: { dim, bands, rows, sketchBits, seed, mean, vectors: block.buffer, start, count: Math.max(0, Math.min(share, count - start)) },
     });
   });
   try {
@@ -84,27 +95,45 @@ async function withWorkers(
   }
 }
 
+/** The mean a new index centres on: that of its first batch (none below 64 vectors, as in lshrs). */
+function firstBatchMean(block: Float32Array, count: number, dim: number): Float32Array | null {
+  const n = Math.min(FIRST_BATCH, count);
+  if (n < 64) return null;
+  const sum = new Float64Array(dim);
+  for (let v = 0; v < n; v++) for (let i = 0; i < dim; i++) sum[i] += block[v * dim + i];
+  return Float32Array.from(sum, (x) => x / n);
+}
+
+/** Hashing throughput with the hyperplanes of an index of this shape (`lsh.shape`). */
 export async function hashingThroughput(
   data: Dataset,
-  shape: { bands: number; rows: number },
+  shape: IndexShape,
   options: { vectors: number; repeats: number; workers: boolean },
 ): Promise<HashingFigures> {
   const count = Math.min(options.vectors, data.n);
   const block = sharedBlock(data, count);
-  const planes = hyperplanes(data.dim, shape.bands * shape.rows, SEED);
-  const layout = { dim: data.dim, ...shape };
-  const out = new Uint32Array(count * shape.bands);
-  bandValues(block, count, planes, layout, out); // warm-up: one full pass, so the timed ones run optimised code
+  const mean = shape.centre === false ? null : shape.centre === true ? firstBatchMean(block, count, data.dim) : shape.centre;
+  const hasher = new Hasher(shape);
+  hasher.useMean(mean);
+  hasher.hash(block, count); // warm-up: one full pass, so the timed ones run optimised code
   const times: number[] = [];
   for (let r = 0; r < options.repeats; r++) {
     const started = now();
-    bandValues(block, count, planes, layout, out);
+    hasher.hash(block, count);
     times.push(now() - started);
   }
-  const figures: HashingFigures = { ...shape, vectors: count, oneThread: count / (median(times) / 1000) };
+  const figures: HashingFigures = {
+    bands: shape.bands,
+    rows: shape.rows,
+    sketchBits: shape.sketchBits,
+    planes: hasher.planeCount,
+    centred: mean !== null,
+    vectors: count,
+    oneThread: count / (median(times) / 1000),
+  };
   if (options.workers) {
     const threads = availableParallelism();
-    figures.workers = { threads, vectorsPerSecond: await withWorkers(block, count, data.dim, shape.bands, shape.rows, threads, options.repeats) };
+    figures.workers = { threads, vectorsPerSecond: await withWorkers(block, count, shape, mean, threads, options.repeats) };
   }
   return figures;
 }

@@ -2,25 +2,31 @@
  * lshrs measured as a user runs it, through its public API only: rows go into a PostgreSQL table
  * and the index with `lsh.index` on a stream; the index is rebuilt from that table for each
  * configuration; queries rerank candidates fetched from the table.
- * Where a query's time goes is measured from outside: `query(v, { rerank: false })` times hashing
- * plus the script round trip, a wrapping store times the fetch inside the real query, and the rest
- * of the query is the rerank.
+ * Where a query's time goes is measured from inside, through the library's tracing channel
+ * (`lshrs:query`, node:diagnostics_channel): one extra pass over the queries reads each query's
+ * phases (hashing, Redis round trips, ranking by sketch, store fetch, rerank) and what it read
+ * (bucket records, bytes). The same pass reads Redis' own account of the time its commands took
+ * (INFO commandstats before and after each query, outside the timed region).
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { bandValues, hyperplanes, LSHRS, PostgresVectorStore, type IndexItem, type VectorStore } from '../../src';
+import { LSHRS, PostgresVectorStore, sizedRows, TRACE_CHANNELS, type IndexItem, type QueryTrace, type VectorStore } from '../../src';
 import { float32FromLE } from '../../src/float32';
 import type { Dataset, Neighbours } from './dataset';
 import { recallAt } from './ground-truth';
 import { usedMemory } from './redis-memory';
-import { mean, median, medianPercentiles, now, percentiles, progress, type Percentiles } from './timing';
+import { mean, median, medianPercentiles, now, percentiles, progress, quantile, type Percentiles } from './timing';
 
 export interface Servers {
   redis: Redis;
   pool: pg.Pool;
 }
 
-/** An index shape to try; no bands/rows means lshrs' own defaults (the planner). */
+/**
+ * An index shape to try. No bands: lshrs' own defaults for the size (`expectedSize: n`, i.e.
+ * SIZED_BANDS x sizedRows(n)); bands without rows: that many bands of sizedRows(n) rows.
+ */
 export interface Shape {
   bands?: number;
   rows?: number;
@@ -29,19 +35,19 @@ export interface Shape {
 export interface QuerySetting {
   rerankCandidates: number;
   topP: number;
-  /** Buckets read per band; undefined: the index's default for its rows. */
+  /** Buckets read in each band; undefined: the index's default, defaultProbes(rows, bands). */
   probes?: number;
-  /** Stage-1 candidates; undefined: the index's default (4000). */
-  maxCandidates?: number;
 }
 
 export const shapeLabel = (shape: Shape, resolved?: { bands: number; rows: number }) =>
-  shape.bands === undefined ? `defaults (${resolved ? `${resolved.bands} x ${resolved.rows}` : 'planned'})` : `${shape.bands} x ${shape.rows}`;
+  shape.bands === undefined
+    ? `defaults (${resolved ? `${resolved.bands} x ${resolved.rows}` : 'sized'})`
+    : `${shape.bands} x ${shape.rows ?? resolved?.rows ?? 'sized'}`;
 
-export const settingLabel = (s: QuerySetting) =>
+/** A setting in words; `defaultProbes` (the index's default) is printed beside "default" when given. */
+export const settingLabel = (s: QuerySetting, defaultProbes?: number) =>
   [
-    `probes ${s.probes ?? 'default'}`,
-    ...(s.maxCandidates !== undefined ? [`maxCandidates ${s.maxCandidates}`] : []),
+    `probes ${s.probes ?? `default${defaultProbes === undefined ? '' : ` (${defaultProbes})`}`}`,
     `rerankCandidates ${s.rerankCandidates}`,
     ...(s.topP < 1 ? [`topP ${s.topP}`] : []),
   ].join(', ');
@@ -102,6 +108,8 @@ export interface MemoryFigures {
   statsBytes: number;
   statsBytesPerId: number;
   buckets: number;
+  /** Buckets at their cap (lsh.stats().giantBuckets.count): queries read only their first bucketCap records. */
+  giantBuckets: number;
   reversePagesUsed: number;
 }
 
@@ -145,10 +153,14 @@ export async function ingest(data: Dataset, servers: Servers, table: string, pre
 
 export interface BuiltIndex {
   lsh: LSHRS;
+  /** The connection the index uses (its Redis busy time is read on it). */
+  redis: Redis;
   store: TimedStore;
   shape: Shape;
   bands: number;
   rows: number;
+  /** The index's default probes per band, defaultProbes(rows, bands). */
+  probes: number;
   build: BuildFigures;
   memory: MemoryFigures;
 }
@@ -168,7 +180,7 @@ export async function buildFromTable(
   const { redis, pool } = servers;
   const store = new TimedStore(new PostgresVectorStore({ pool, table, readOnly: true }));
   // lshrs' defaults for the size: what a user who states the corpus size gets.
-  const sizing = shape.bands === undefined ? { expectedSize: data.n } : { numBands: shape.bands, rowsPerBand: shape.rows };
+  const sizing = shape.bands === undefined ? { expectedSize: data.n } : { numBands: shape.bands, rowsPerBand: shape.rows ?? sizedRows(data.n) };
   const lsh = new LSHRS({ redis, dim: data.dim, prefix, store, ...sizing });
   const seconds: number[] = [];
   let before = 0;
@@ -182,16 +194,18 @@ export async function buildFromTable(
   }
   const after = await usedMemory(redis);
   const stats = await lsh.stats();
-  const { bands, rows } = lsh.toJSON();
+  const { bands, rows } = lsh.shape;
   progress(
     `  built ${shapeLabel(shape, { bands, rows })} from the table: ${(data.n / median(seconds)).toFixed(0)} vectors/s, ${stats.bytesPerId?.toFixed(0)} B/id`,
   );
   return {
     lsh,
+    redis,
     store,
     shape,
     bands,
     rows,
+    probes: lsh.probes,
     build: { seconds, vectorsPerSecond: data.n / median(seconds) },
     memory: {
       usedMemoryDelta: after - before,
@@ -199,6 +213,7 @@ export async function buildFromTable(
       statsBytes: stats.redisBytes,
       statsBytesPerId: stats.bytesPerId ?? Number.NaN,
       buckets: stats.buckets,
+      giantBuckets: stats.giantBuckets.count,
       reversePagesUsed: stats.reversePagesUsed,
     },
   };
@@ -210,8 +225,33 @@ export interface Recall {
   at100: number;
 }
 
+/** Where a query's time goes and what it reads, from the tracing pass over every query (ms unless named). */
+export interface Breakdown {
+  /** Means of the traced phases (QueryTrace.phases). */
+  hashMs: number;
+  /** The bucket MGET and the ids call, client-side round trips. */
+  redisMs: number;
+  rankMs: number;
+  fetchMs: number;
+  rerankMs: number;
+  /** Mean of the whole query, timed around `lsh.query` in the same pass. */
+  totalMs: number;
+  /** Bucket records read per query (QueryTrace.membersRead). */
+  recordsRead: { mean: number; p95: number };
+  /** Bucket bytes the MGETs returned per query, in MB (10^6 bytes). */
+  mbRead: number;
+  /** Buckets read per query, over all bands. */
+  buckets: number;
+  /** Share of queries that read a bucket at its cap (its overflow unread). */
+  truncatedShare: number;
+  /** Redis busy time per query (INFO commandstats: usec of the commands the query sent), ms. */
+  redisBusy: { p50: number; p95: number; mean: number };
+}
+
 export interface QueryFigures {
   setting: QuerySetting;
+  /** Buckets read per band in this setting (the index's default when the setting gives none). */
+  probes: number;
   /** One client, queries one after another: medians over repeats of each repeat's percentiles (ms). */
   latency: Percentiles;
   recall: Recall;
@@ -221,11 +261,125 @@ export interface QueryFigures {
   empty: number;
   /** With 8 queries in flight on one Redis connection and the pool (median over repeats). */
   qps8?: number;
-  /** Where the time goes, means over the queries of one pass (ms): they add up to the mean total. */
-  breakdown?: { hashing: number; script: number; fetch: number; rerank: number; total: number; medianFetch: number; medianScript: number };
+  /** Where the time goes and what a query reads, from one traced pass (headline point only). */
+  breakdown?: Breakdown;
 }
 
 const query = (data: Dataset, q: number) => data.queries.subarray(q * data.dim, (q + 1) * data.dim);
+
+/** Server-side microseconds of each command so far (INFO commandstats), by command name (lower case). */
+async function commandUsec(redis: Redis): Promise<Map<string, number>> {
+  const usec = new Map<string, number>();
+  for (const match of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):.*?\busec=(\d+)/gm)) usec.set(match[1], Number(match[2]));
+  return usec;
+}
+
+/**
+ * Redis busy time between two INFO commandstats snapshots: the usec deltas of the commands the
+ * query sent (a subcommand such as `script|load` counts under its command). The commands a script
+ * runs inside Redis appear in commandstats too, and again inside their EVALSHA's usec: only what
+ * the client sent is summed, so nothing is counted twice; INFO itself is never among them.
+ */
+function busyMs(before: Map<string, number>, after: Map<string, number>, sent: ReadonlySet<string>): number {
+  let usec = 0;
+  for (const [name, total] of after) {
+    if (sent.has(name.split('|')[0])) usec += total - (before.get(name) ?? 0);
+  }
+  return usec / 1000;
+}
+
+/**
+ * Records the names of the commands an ioredis client sends while recording: every command
+ * (single, pipelined, a script's EVALSHA and its EVAL fallback) passes through `sendCommand`.
+ */
+function commandRecorder(redis: Redis) {
+  const sent = new Set<string>();
+  let recording = false;
+  const original = redis.sendCommand;
+  redis.sendCommand = function (this: Redis, ...args: Parameters<Redis['sendCommand']>) {
+    if (recording) sent.add(args[0].name.toLowerCase());
+    return original.apply(this, args);
+  } as Redis['sendCommand'];
+  return {
+    start(): void {
+      sent.clear();
+      recording = true;
+    },
+    stop(): ReadonlySet<string> {
+      recording = false;
+      return new Set(sent);
+    },
+    restore(): void {
+      redis.sendCommand = original;
+    },
+  };
+}
+
+/**
+ * One pass over the queries with the `lshrs:query` tracing channel subscribed: each query's
+ * traced phases and reads, its time around `lsh.query`, and Redis' busy time for it (INFO
+ * commandstats before and after, outside the timed region).
+ */
+async function tracedPass(data: Dataset, index: BuiltIndex, ask: Parameters<LSHRS['query']>[1]): Promise<Breakdown> {
+  const { lsh, redis } = index;
+  const Q = data.queryCount;
+  const channel = tracingChannel<unknown, QueryTrace>(TRACE_CHANNELS.query);
+  let last: QueryTrace | undefined;
+  const keep = (context: QueryTrace) => {
+    last = context;
+  };
+  const subscribers = { start: () => {}, end: () => {}, asyncStart: () => {}, asyncEnd: keep, error: keep };
+  const phases = {
+    hashMs: new Float64Array(Q),
+    redisMs: new Float64Array(Q),
+    rankMs: new Float64Array(Q),
+    fetchMs: new Float64Array(Q),
+    rerankMs: new Float64Array(Q),
+  };
+  const totalMs = new Float64Array(Q);
+  const records = new Float64Array(Q);
+  const bytes = new Float64Array(Q);
+  const buckets = new Float64Array(Q);
+  const busy = new Float64Array(Q);
+  let truncated = 0;
+  const recorder = commandRecorder(redis);
+  channel.subscribe(subscribers);
+  try {
+    for (let q = 0; q < Q; q++) {
+      const before = await commandUsec(redis);
+      last = undefined;
+      recorder.start();
+      const started = now();
+      await lsh.query(query(data, q), ask);
+      totalMs[q] = now() - started;
+      const sent = recorder.stop();
+      busy[q] = busyMs(before, await commandUsec(redis), sent);
+      if (!last) throw new Error('the lshrs:query tracing channel published no context for a query');
+      const trace: QueryTrace = last;
+      for (const phase of Object.keys(phases) as (keyof typeof phases)[]) phases[phase][q] = trace.phases[phase];
+      records[q] = trace.membersRead;
+      bytes[q] = trace.bytesRead;
+      buckets[q] = trace.buckets;
+      if (trace.truncated) truncated++;
+    }
+  } finally {
+    channel.unsubscribe(subscribers);
+    recorder.restore();
+  }
+  return {
+    hashMs: mean(phases.hashMs),
+    redisMs: mean(phases.redisMs),
+    rankMs: mean(phases.rankMs),
+    fetchMs: mean(phases.fetchMs),
+    rerankMs: mean(phases.rerankMs),
+    totalMs: mean(totalMs),
+    recordsRead: { mean: mean(records), p95: quantile(records, 0.95) },
+    mbRead: mean(bytes) / 1e6,
+    buckets: mean(buckets),
+    truncatedShare: truncated / Q,
+    redisBusy: { p50: quantile(busy, 0.5), p95: quantile(busy, 0.95), mean: mean(busy) },
+  };
+}
 
 /** Recall, latency and candidate counts of one query setting over all held-out queries. */
 export async function measureQueries(
@@ -237,20 +391,12 @@ export async function measureQueries(
 ): Promise<QueryFigures> {
   const { lsh, store } = index;
   const Q = data.queryCount;
-  const ask = {
-    topK: 100,
-    rerankCandidates: setting.rerankCandidates,
-    topP: setting.topP,
-    probes: setting.probes,
-    maxCandidates: setting.maxCandidates,
-  };
+  const ask = { topK: 100, rerankCandidates: setting.rerankCandidates, topP: setting.topP, probes: setting.probes };
   for (let q = 0; q < Math.min(options.warmup, Q); q++) await lsh.query(query(data, q), ask);
 
   const repeats: Percentiles[] = [];
   const recall = { at1: 0, at10: 0, at100: 0 };
   const reranked = new Float64Array(Q);
-  const fetchMs = new Float64Array(Q);
-  const totalMs = new Float64Array(Q);
   let empty = 0;
   for (let r = 0; r < options.repeats; r++) {
     const latencies = new Float64Array(Q);
@@ -265,8 +411,6 @@ export async function measureQueries(
         recall.at10 += recallAt(truth, q, ids, 10);
         recall.at100 += recallAt(truth, q, ids, 100);
         reranked[q] = store.lastFetchIds;
-        fetchMs[q] = store.lastFetchMs;
-        totalMs[q] = latencies[q];
         if (hits.length === 0) empty++;
       }
     }
@@ -274,6 +418,7 @@ export async function measureQueries(
   }
   const figures: QueryFigures = {
     setting,
+    probes: setting.probes ?? index.probes,
     latency: medianPercentiles(repeats),
     recall: { at1: recall.at1 / Q, at10: recall.at10 / Q, at100: recall.at100 / Q },
     reranked: { mean: mean(reranked), p50: median(reranked), max: Math.max(...reranked) },
@@ -294,33 +439,6 @@ export async function measureQueries(
     figures.qps8 = median(rates);
   }
 
-  if (options.breakdown) {
-    // Hashing alone, with the index's own hyperplanes (public hyperplanes + bandValues).
-    const state = lsh.toJSON();
-    const planes = hyperplanes(state.dim, state.bands * state.rows, state.seed);
-    const layout = { dim: state.dim, bands: state.bands, rows: state.rows };
-    let started = now();
-    for (let q = 0; q < Q; q++) bandValues(query(data, q), 1, planes, layout);
-    const hashing = (now() - started) / Q;
-    // Hashing + the script round trip: the same query without the rerank.
-    const scriptMs = new Float64Array(Q);
-    for (let q = 0; q < Q; q++) {
-      started = now();
-      await lsh.query(query(data, q), { ...ask, rerank: false });
-      scriptMs[q] = now() - started;
-    }
-    const total = mean(totalMs);
-    const hashAndScript = mean(scriptMs);
-    const fetch = mean(fetchMs);
-    figures.breakdown = {
-      hashing,
-      script: hashAndScript - hashing,
-      fetch,
-      rerank: total - hashAndScript - fetch,
-      total,
-      medianFetch: median(fetchMs),
-      medianScript: median(scriptMs) - hashing,
-    };
-  }
+  if (options.breakdown) figures.breakdown = await tracedPass(data, index, ask);
   return figures;
 }

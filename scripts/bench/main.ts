@@ -13,6 +13,7 @@ import { renderReport } from './report';
 import { runBench, type BenchOptions, type BenchReport } from './run';
 import type { Shape } from './lshrs-runner';
 import { progress } from './timing';
+import { MAX_PROBES, MAX_RERANK } from '../../src';
 
 const positiveInt = (value: string) => {
   const n = Number(value.replace(/_/g, ''));
@@ -29,9 +30,9 @@ const fractionList = (value: string) =>
 const shapeList = (value: string): Shape[] =>
   value.split(',').map((v) => {
     if (v.trim() === 'defaults') return {};
-    const match = /^(\d+)x(\d+)$/.exec(v.trim());
-    if (!match) throw new InvalidArgumentError(`expected shapes like defaults,32x8,64x8, got ${v}`);
-    return { bands: Number(match[1]), rows: Number(match[2]) };
+    const match = /^(\d+)x(\d+|sized)$/.exec(v.trim());
+    if (!match) throw new InvalidArgumentError(`expected shapes like defaults,8x14,8xsized, got ${v}`);
+    return match[2] === 'sized' ? { bands: Number(match[1]) } : { bands: Number(match[1]), rows: Number(match[2]) };
   });
 
 const program = new Command()
@@ -43,13 +44,25 @@ const program = new Command()
   .option('--queries <count>', 'held-out queries per set (the real set has 1,000)', positiveInt, 1000)
   .option('--repeats <count>', 'repeats of each timed figure (the median is reported)', positiveInt, 3)
   .option('--sweep-repeats <count>', 'repeats of each point of the configuration sweep', positiveInt, 1)
-  .option('--shapes <list>', 'index shapes to sweep, first one the headline', shapeList)
-  .option('--candidates <list>', 'rerankCandidates values to sweep (candidates fetched and reranked)', intList)
-  .option('--probes <list>', 'probes per band to sweep (0: the default for the rows of the shape); default 1, the default, twice it', (v: string) =>
-    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  .option(
+    '--shapes <list>',
+    'index shapes to sweep, first one the headline: "defaults" (4 x sizedRows(n)), <bands>x<rows>, or <bands>xsized (sizedRows(n) rows); default defaults,8xsized',
+    shapeList,
   )
-  .option('--max-candidates <list>', 'maxCandidates values to sweep (0: the default, 4000)', (v: string) =>
-    v.split(',').map((x) => (x.trim() === '0' ? 0 : positiveInt(x.trim()))),
+  .option('--candidates <list>', `rerankCandidates values to sweep (candidates fetched and reranked, at most ${MAX_RERANK})`, (v: string) => {
+    const list = intList(v);
+    if (list.some((c) => c > MAX_RERANK)) throw new InvalidArgumentError(`rerankCandidates is at most ${MAX_RERANK}, got ${v}`);
+    return list;
+  })
+  .option(
+    '--probes <list>',
+    `buckets read in each band to sweep (0: the default of the shape, defaultProbes(rows, bands); at most ${MAX_PROBES}); default a quarter of the default, the default, twice it`,
+    (v: string) =>
+      v.split(',').map((x) => {
+        const p = x.trim() === '0' ? 0 : positiveInt(x.trim());
+        if (p > MAX_PROBES) throw new InvalidArgumentError(`probes is at most ${MAX_PROBES}, got ${x}`);
+        return p;
+      }),
   )
   .option('--top-p <list>', 'topP values to sweep with each rerankCandidates', fractionList)
   .option('--no-real', 'leave out the shared real set')
@@ -118,7 +131,6 @@ async function main(): Promise<void> {
     candidates: o.candidates,
     topPs: o.topP,
     probes: o.probes,
-    maxCandidates: o.maxCandidates,
     peers: { exact: o.exact, hnsw: o.hnsw, pgvector: o.pgvector },
     pgvectorMax: o.pgvectorMax,
     hnswEfConstruction: o.hnswEfConstruction,

@@ -1,6 +1,6 @@
 /*
  * The recall@10 against p95 plot as hand-written SVG: one polyline per lshrs shape (its points are
- * the candidate budgets) and per peer (its points are the ef values), p95 on a log axis.
+ * the probes and candidate budgets) and per peer (its points are the ef values), p95 on a log axis.
  */
 
 export interface Series {
@@ -77,7 +77,12 @@ export function recallPlot(title: string, series: Series[]): string {
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escapeXml(s.label)}</text>`);
   });
-  const notes = ['red line: recall 0.9', 'circles: lshrs, labelled with', 'rerankCandidates; squares: peers,', 'labelled with ef'];
+  const notes = [
+    'red line: recall 0.9',
+    'circles: lshrs, labelled with probes',
+    'per band p / rerankCandidates;',
+    'squares: peers, labelled with ef',
+  ];
   const notesTop = M.top + 8 + series.length * 20 + 8;
   notes.forEach((line, j) =>
     out.push(`<text x="${M.left + plotW + 14}" y="${notesTop + j * 15}" fill="${j === 0 ? '#c55' : '#555'}" font-size="11">${line}</text>`),

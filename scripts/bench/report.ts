@@ -16,6 +16,8 @@ export interface RenderedReport {
 const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
 const f = (x: number | undefined, digits = 2) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits));
 const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '—' : x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
+/** MB with two decimals, three below 0.1 (small sets read a few kB per query). */
+const mb = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '—' : x < 0.1 ? x.toFixed(3) : x.toFixed(2));
 const times = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
 /** How a peer's time compares with lshrs': "12x faster" or "2.1x slower" than lshrs. */
 const versus = (peer: number, lshrs: number) => {
@@ -68,7 +70,9 @@ function summarySection(report: BenchReport): string {
   return [
     "## Summary: lshrs' defaults",
     '',
-    'Defaults as a user gets them for the size (`new LSHRS({ redis, dim, store, expectedSize: n })`: 16 bands of sizedRows(n) rows, defaultProbes(rows) buckets read per band, maxCandidates 4000 by collisions, then rerankCandidates 500 by Hamming distance, topP 1), vectors in a PostgreSQL `bytea` column.',
+    'Defaults as a user gets them for the size (`new LSHRS({ redis, dim, store, expectedSize: n })`), vectors in a PostgreSQL `bytea` column. The index is 4 hash tables (bands) of sizedRows(n) bits each (rows: buckets of about 64 ids on average), and every id is one record in one bucket of each table: its 4-byte ordinal and a 256-bit sketch of its vector. Vectors are centred on the mean of the first batch before hashing. A query hashes its vector and reads defaultProbes(rows, bands) buckets in each table (its own and the ones a few uncertain bits away; the number is in the shape column), all in one Redis `MGET`; it ranks every record it read by sketch distance in the client, keeps the best 500 (rerankCandidates), turns their ordinals into ids with one small script call, fetches those rows from PostgreSQL in one query and reranks them by exact cosine (topP 1).',
+    '',
+    '"Redis ms / query p95" is the time Redis itself spent on a query\'s commands (the `MGET` and the ids call), from `INFO commandstats` read before and after each query of the traced pass; "records read" and "MB read" are the bucket records and bytes the `MGET` returned per query (means). All three come from the pass described under [Queries](#queries).',
     '',
     table(
       [
@@ -81,6 +85,9 @@ function summarySection(report: BenchReport): string {
         'p95 ms',
         'p99 ms',
         'QPS, 8 in flight',
+        'Redis ms / query p95 (INFO commandstats)',
+        'records read / query',
+        'MB read / query',
         'reranked / query',
         'ingest vectors/s',
         'build from table vectors/s',
@@ -92,7 +99,7 @@ function summarySection(report: BenchReport): string {
         const b = d.builds[0];
         return [
           d.data.label,
-          h.shape,
+          `${h.shape}, ${int(h.probes)} probes / band`,
           f(h.recall.at1, 3),
           f(h.recall.at10, 3),
           f(h.recall.at100, 3),
@@ -100,6 +107,9 @@ function summarySection(report: BenchReport): string {
           ms(h.latency.p95),
           ms(h.latency.p99),
           int(h.qps8 ?? Number.NaN),
+          ms(h.breakdown?.redisBusy.p95),
+          int(h.breakdown?.recordsRead.mean ?? Number.NaN),
+          mb(h.breakdown?.mbRead),
           int(h.reranked.mean),
           int(d.ingest.vectorsPerSecond),
           int(b.build.vectorsPerSecond),
@@ -115,7 +125,7 @@ function hashingSection(report: BenchReport): string {
   const rows = report.datasets.flatMap((d) =>
     d.hashing.map((h) => [
       d.data.label,
-      `${h.bands} x ${h.rows} (${h.bands * h.rows} planes)`,
+      `${h.bands} x ${h.rows} + ${h.sketchBits}-bit sketch (${int(h.planes)} planes${h.centred ? ', centred' : ''})`,
       int(h.vectors),
       int(h.oneThread),
       h.workers ? `${int(h.workers.vectorsPerSecond)} (${h.workers.threads} threads)` : 'not run',
@@ -124,7 +134,7 @@ function hashingSection(report: BenchReport): string {
   return [
     '## Hashing',
     '',
-    "Public `bandValues` over a block of the set's rows with the index's hyperplanes; vectors per second, median of the repeats. The worker figure splits one shared block over one `worker_threads` worker per core (wall time, workers already started).",
+    "What an index build does to each vector before its script call: the index's `Hasher` projects it (centred on the mean of the block's first 500 rows, as a new index centres on its first batch) on the bands x rows bucket planes and the sketch planes, and turns the signs into the band values and the packed sketch. Over a block of the set's rows with the index's own hyperplanes; vectors per second, median of the repeats. The worker figure splits one shared block over one `worker_threads` worker per core (wall time, workers already started).",
     '',
     table(['data set', 'shape', 'vectors hashed', 'one thread, vectors/s', 'workers, vectors/s'], rows),
   ].join('\n');
@@ -158,22 +168,33 @@ function buildSection(report: BenchReport): string {
       int(b.memory.statsBytes),
       int(b.memory.statsBytesPerId),
       int(b.memory.buckets),
+      int(b.memory.giantBuckets ?? Number.NaN),
       int(b.memory.reversePagesUsed),
     ]),
   );
   return [
     '## Index build',
     '',
-    'End to end, vectors per second at the median of the runs (every run listed, in seconds). Ingest streams the rows (`{ id, vector, text }`) into `lsh.index` with a writable `PostgresVectorStore`: each batch of 500 is one `INSERT ... ON CONFLICT` and one script call. The build from the table reads the rows back by id in pages of 5,000 (the next page requested while one is indexed) into `lsh.index` with a read-only store.',
+    'End to end, vectors per second at the median of the runs (every run listed, in seconds). Ingest streams the rows (`{ id, vector, text }`) into `lsh.index` with a writable `PostgresVectorStore`: each batch of 500 is hashed, then written as one `INSERT ... ON CONFLICT` and one script call that gives each new id the next ordinal, writes its record into its bucket in every band, and stores its reverse record and its ordinal -> id entry. The build from the table reads the rows back by id in pages of 5,000 (the next page requested while one is indexed) into `lsh.index` with a read-only store.',
     '',
     table(['data set', 'what', 'shape', 'vectors/s', 'runs (s)'], rows),
     '',
     '## Redis memory',
     '',
-    '`INFO memory` `used_memory` after the build minus before it (lazy frees drained), and `lsh.stats()` (`MEMORY USAGE` summed over the index keys).',
+    '`INFO memory` `used_memory` after the build minus before it (lazy frees drained), and `lsh.stats()` (`MEMORY USAGE` summed over the index keys). Each id costs one record (4-byte ordinal and sketch) in a bucket of every band, a reverse record and an ordinal-to-id entry. Buckets at cap hold their `bucketCap` records, with the rest waiting in an overflow list that queries do not read.',
     '',
     table(
-      ['data set', 'shape', 'used_memory delta (bytes)', 'bytes / id (INFO)', 'stats bytes', 'bytes / id (stats)', 'buckets', 'reverse pages used'],
+      [
+        'data set',
+        'shape',
+        'used_memory delta (bytes)',
+        'bytes / id (INFO)',
+        'stats bytes',
+        'bytes / id (stats)',
+        'buckets',
+        'buckets at cap',
+        'reverse pages used',
+      ],
       mem,
     ),
   ].join('\n');
@@ -183,31 +204,44 @@ function querySection(report: BenchReport): string {
   const parts = [
     '## Queries',
     '',
-    `One client, the held-out queries one after another (top-100 asked, so recall@100 is measured; lshrs' cost does not depend on topK: every fetched candidate is reranked and sorted). Latency percentiles are medians over the repeats; QPS is with 8 queries in flight on one Redis connection and a pool of 10. "Where the time goes" is measured from outside the library: hashing alone (public \`bandValues\`), \`query(v, { rerank: false })\` for hashing plus the script round trip, a wrapping store times \`fetch\` inside the real query, and the rest of the query is the rerank (with id decoding and result building). Means, so they add up to the mean total.`,
+    `One client, the held-out queries one after another (top-100 asked, so recall@100 is measured; lshrs' cost does not depend on topK: every fetched candidate is reranked and sorted). Latency percentiles are medians over the repeats; QPS is with 8 queries in flight on one Redis connection and a pool of 10.`,
+    '',
+    "Where the time goes is measured from inside the library, in one more pass over the queries at the headline setting, through its tracing channel (`lshrs:query`, `node:diagnostics_channel`), which fills in each query's phases: hashing (projecting the vector and listing the buckets to read), Redis (the client's wait for the bucket `MGET` and for the ids call), ranking (every record read, by sketch distance, in the client), the store fetch of the kept candidates, and the exact-cosine rerank. Means over the queries; the total is timed around `lsh.query` in the same pass, and what the phases leave of it is the rest (awaits, id decoding, building the results). The same pass reads `INFO commandstats` before and after each query (outside the timed part) and sums the server time of the commands the query sent: Redis' own busy time per query, without the network and the client. Records and MB read are the bucket records and bytes the `MGET` returned; a truncated query read a bucket at its cap, whose overflow it does not read.",
     '',
     table(
       [
         'data set',
         'mean total ms',
         'hashing ms',
-        'script round trip ms',
+        'Redis round trips ms',
+        'ranking ms',
         'store fetch ms',
-        'rerank and the rest ms',
-        'median script ms',
-        'median fetch ms',
+        'rerank ms',
+        'the rest ms',
+        'Redis busy ms p50 / p95',
+        'buckets read / query',
+        'records read / query (mean, p95)',
+        'MB read / query',
+        'truncated queries',
         'queries with no candidate',
       ],
       report.datasets.map((d) => {
         const b = d.headline.breakdown;
+        const phases = b ? b.hashMs + b.redisMs + b.rankMs + b.fetchMs + b.rerankMs : Number.NaN;
         return [
           d.data.label,
-          ms(b?.total),
-          ms(b?.hashing),
-          ms(b?.script),
-          ms(b?.fetch),
-          ms(b?.rerank),
-          ms(b?.medianScript),
-          ms(b?.medianFetch),
+          ms(b?.totalMs),
+          ms(b?.hashMs),
+          ms(b?.redisMs),
+          ms(b?.rankMs),
+          ms(b?.fetchMs),
+          ms(b?.rerankMs),
+          ms(b ? b.totalMs - phases : undefined),
+          b ? `${ms(b.redisBusy.p50)} / ${ms(b.redisBusy.p95)}` : '—',
+          int(b?.buckets ?? Number.NaN),
+          b ? `${int(b.recordsRead.mean)}, ${int(b.recordsRead.p95)}` : '—',
+          mb(b?.mbRead),
+          b ? `${f(b.truncatedShare * 100, 1)}%` : '—',
           int(d.headline.empty),
         ];
       }),
@@ -219,7 +253,7 @@ function querySection(report: BenchReport): string {
 function sweepSection(report: BenchReport, svgName: (d: DatasetResult) => string): string {
   const parts = ['## Configurations: the recall@10 / p95 frontier', ''];
   parts.push(
-    `Each index shape is built from the table, then queried at each setting: probes (buckets read per band, its own and the cheapest bit flips away), maxCandidates (stage 1: the best by collisions, 4000 unless given), rerankCandidates (stage 2: of those, the closest by Hamming distance of the whole signature are fetched and reranked). Sweep points are timed over ${report.options.sweepRepeats} pass(es) of all queries; the headline point (first shape, 500) over ${report.options.repeats}.`,
+    `Each index shape is built from the table, then queried at each setting: probes (buckets read in each band, the query's own and the ones a few uncertain bits away; "default" is defaultProbes(rows, bands), and the sweep tries a quarter of it and twice it), and rerankCandidates (of every record read, the closest by sketch distance are fetched from the store and reranked by exact cosine). More probes read more records, which buys recall with Redis time and bytes; more rerankCandidates buy it with store fetch and rerank time. Sweep points are timed over ${report.options.sweepRepeats} pass(es) of all queries; the headline point (first shape, default probes, 500) over ${report.options.repeats}.`,
     '',
   );
   for (const d of report.datasets) {
@@ -229,7 +263,7 @@ function sweepSection(report: BenchReport, svgName: (d: DatasetResult) => string
         ['shape', 'setting', 'recall@1', 'recall@10', 'recall@100', 'p50 ms', 'p95 ms', 'p99 ms', 'reranked / query (mean, max)'],
         d.sweep.map((s) => [
           s.shape,
-          settingLabel(s.setting),
+          settingLabel(s.setting, s.probes),
           f(s.recall.at1, 3),
           f(s.recall.at10, 3),
           f(s.recall.at100, 3),
@@ -268,7 +302,7 @@ function peersSection(report: BenchReport): string {
   const parts = [
     '## Peers, same data and queries',
     '',
-    "Each peer answers the same held-out queries for top-10, one query at a time in this process. Ratios are to lshrs' defaults on the same set (the headline row above): \"p95 against lshrs\" says how many times faster or slower the peer's p95 is than lshrs' p95; recall delta = peer recall@10 minus lshrs'. The exact scan and hnswlib run in process with the vectors in memory; lshrs pays a Redis and a PostgreSQL round trip per query. The pgvector figures come from PGlite, PostgreSQL compiled to **WASM**, single-threaded: not a native pgvector.",
+    "Each peer answers the same held-out queries for top-10, one query at a time in this process. Ratios are to lshrs' defaults on the same set (the headline row above): \"p95 against lshrs\" says how many times faster or slower the peer's p95 is than lshrs' p95; recall delta = peer recall@10 minus lshrs'. The exact scan and hnswlib run in process with the vectors in memory; lshrs pays two Redis round trips (the bucket `MGET`, the ids call) and a PostgreSQL one per query. The pgvector figures come from PGlite, PostgreSQL compiled to **WASM**, single-threaded: not a native pgvector.",
     '',
   ];
   for (const d of report.datasets) {
@@ -279,7 +313,7 @@ function peersSection(report: BenchReport): string {
         [
           [
             'lshrs defaults',
-            `${d.headline.shape}, ${settingLabel(d.headline.setting)}`,
+            `${d.headline.shape}, ${settingLabel(d.headline.setting, d.headline.probes)}`,
             f(d.headline.recall.at1, 3),
             f(d.headline.recall.at10, 3),
             ms(d.headline.latency.p50),
@@ -364,8 +398,8 @@ export function renderReport(report: BenchReport, svgPrefix: string, svgDir = 'd
           .map((s) => ({
             p95: s.latency.p95,
             recall: s.recall.at10,
-            note: settingLabel(s.setting),
-            tag: `${s.setting.probes ?? 'd'}p/${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}`,
+            note: settingLabel(s.setting, s.probes),
+            tag: `${s.probes}p/${s.setting.rerankCandidates}${s.setting.topP < 1 ? `/${s.setting.topP}` : ''}`,
           })),
       });
     }

@@ -36,7 +36,7 @@ import { measurePlacement, type PlacementFigures } from './placement';
 import { redisVersion } from './redis-memory';
 import { syntheticSet } from './synthetic';
 import { progress } from './timing';
-import { defaultProbes } from '../../src';
+import { defaultProbes, MAX_PROBES, MAX_RERANK } from '../../src';
 
 export interface BenchOptions {
   /** A smoke run: a few hundred synthetic vectors, one repeat, no real set, no workers, no PGlite. */
@@ -55,16 +55,20 @@ export interface BenchOptions {
   sweepRepeats?: number;
   /** Seed of the synthetic generator. @defaultValue "42" */
   seed?: string;
-  /** Index shapes to sweep; the first should be lshrs' defaults. */
+  /**
+   * Index shapes to sweep; the first should be lshrs' defaults. A shape with bands and no rows gets
+   * sizedRows(n) rows. @defaultValue DEFAULT_SHAPES: the defaults for the size, and 8 bands of the same rows
+   */
   shapes?: Shape[];
-  /** rerankCandidates values to sweep; the index's default (500) is the headline. */
+  /** rerankCandidates values to sweep (at most MAX_RERANK); the index's default (500) is the headline. */
   candidates?: number[];
   /** topP values to sweep with each rerankCandidates. @defaultValue [1] */
   topPs?: number[];
-  /** Probes per band to sweep (0: the index's default for its rows). @defaultValue [1, 0, twice the default] */
+  /**
+   * Probes per band to sweep (0: the index's default, defaultProbes(rows, bands)).
+   * @defaultValue a quarter of the default, the default, twice the default
+   */
   probes?: number[];
-  /** maxCandidates values to sweep (0: the index's default). @defaultValue [0] */
-  maxCandidates?: number[];
   peers?: { exact?: boolean; hnsw?: boolean; pgvector?: boolean };
   /** pgvector in PGlite runs only on sets up to this size (its WASM build is slow). @defaultValue 20000 */
   pgvectorMax?: number;
@@ -95,7 +99,8 @@ export interface DatasetResult {
   truth: { origin: Truth['origin']; seconds?: number; agreementAt10?: number };
   hashing: HashingFigures[];
   ingest: BuildFigures;
-  builds: { label: string; bands: number; rows: number; build: BuildFigures; memory: MemoryFigures }[];
+  /** The shapes built, the defaults first; `probes` is each one's default probes per band. */
+  builds: { label: string; bands: number; rows: number; probes: number; build: BuildFigures; memory: MemoryFigures }[];
   /** The headline: lshrs' defaults at the default candidate budget. */
   headline: QueryFigures & { shape: string };
   sweep: (QueryFigures & { shape: string })[];
@@ -116,12 +121,17 @@ export interface BenchReport {
   seconds: number;
 }
 
-export const DEFAULT_SHAPES: Shape[] = [{}, { bands: 32, rows: 8 }, { bands: 64, rows: 8 }];
+/** lshrs' defaults for the set's size (SIZED_BANDS x sizedRows(n)), and twice the bands of the same rows. */
+export const DEFAULT_SHAPES: Shape[] = [{}, { bands: 8 }];
 export const DEFAULT_CANDIDATES = [100, 250, 500, 1000, 2000];
 const DEFAULT_RERANK_CANDIDATES = 500;
 
 function resolved(options: BenchOptions) {
   const tiny = options.tiny ?? false;
+  const tooMany = (options.candidates ?? []).filter((c) => c > MAX_RERANK);
+  if (tooMany.length) throw new Error(`rerankCandidates above MAX_RERANK (${MAX_RERANK}): ${tooMany.join(', ')}`);
+  const tooManyProbes = (options.probes ?? []).filter((p) => p > MAX_PROBES);
+  if (tooManyProbes.length) throw new Error(`probes above MAX_PROBES (${MAX_PROBES}): ${tooManyProbes.join(', ')}`);
   return {
     tiny,
     real: options.real ?? !tiny,
@@ -135,7 +145,6 @@ function resolved(options: BenchOptions) {
     candidates: options.candidates ?? (tiny ? [50, DEFAULT_RERANK_CANDIDATES] : DEFAULT_CANDIDATES),
     topPs: options.topPs ?? [1],
     probes: options.probes,
-    maxCandidates: options.maxCandidates ?? [0],
     peers: { exact: true, hnsw: true, pgvector: !tiny, ...options.peers },
     pgvectorMax: options.pgvectorMax ?? 20_000,
     hnswEfs: options.hnswEfs ?? (tiny ? [10, 40] : HNSW_DEFAULTS.efs),
@@ -152,19 +161,34 @@ function resolved(options: BenchOptions) {
 
 type Resolved = ReturnType<typeof resolved>;
 
-const isDefaultSetting = (s: QuerySetting) =>
-  s.probes === undefined && s.maxCandidates === undefined && s.rerankCandidates === DEFAULT_RERANK_CANDIDATES && s.topP === 1;
+const isDefaultSetting = (s: QuerySetting) => s.probes === undefined && s.rerankCandidates === DEFAULT_RERANK_CANDIDATES && s.topP === 1;
 
-/** The sweep of one shape: every probes x maxCandidates x rerankCandidates x topP, the defaults first. */
-function querySettings(o: Resolved, rows: number): QuerySetting[] {
-  const probes = o.probes ?? [1, 0, 2 * defaultProbes(rows)];
+/**
+ * Probes per band to sweep for an index of `bands` x `rows`: the given list, or a quarter of the
+ * default, the default (0) and twice it. Values are capped at what a band has (2^rows buckets) and
+ * MAX_PROBES; one equal to the default becomes 0, and repeats are dropped.
+ */
+export function probesSweep(given: number[] | undefined, rows: number, bands: number): number[] {
+  const d = defaultProbes(rows, bands);
+  const cap = Math.min(MAX_PROBES, 2 ** Math.min(rows, 30));
+  const list = given ?? [Math.max(1, Math.round(d / 4)), 0, 2 * d];
+  const out: number[] = [];
+  for (const p of list) {
+    const capped = p === 0 ? 0 : Math.min(p, cap);
+    const value = capped === d ? 0 : capped;
+    if (!out.includes(value)) out.push(value);
+  }
+  return out;
+}
+
+/** The sweep of one shape: every probes x rerankCandidates x topP, the defaults first. */
+function querySettings(o: Resolved, rows: number, bands: number): QuerySetting[] {
   const settings: QuerySetting[] = [];
-  for (const p of probes)
-    for (const m of o.maxCandidates)
-      for (const rerankCandidates of o.candidates)
-        for (const topP of o.topPs) {
-          settings.push({ rerankCandidates, topP, probes: p === 0 ? undefined : p, maxCandidates: m === 0 ? undefined : m });
-        }
+  for (const p of probesSweep(o.probes, rows, bands))
+    for (const rerankCandidates of o.candidates)
+      for (const topP of o.topPs) {
+        settings.push({ rerankCandidates, topP, probes: p === 0 ? undefined : p });
+      }
   const headline = { rerankCandidates: DEFAULT_RERANK_CANDIDATES, topP: 1 };
   return [headline, ...settings.filter((s) => !isDefaultSetting(s))];
 }
@@ -191,15 +215,12 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
     const isDefault = i === 0;
     const built = await buildFromTable(data, servers, loaded.table, `${prefix}-${i}`, shape, isDefault ? o.repeats : 1);
     const label = shapeLabel(shape, built);
-    const settings = querySettings(o, built.rows);
-    builds.push({ label, bands: built.bands, rows: built.rows, build: built.build, memory: built.memory });
-    if (!hashing.some((h) => h.bands * h.rows === built.bands * built.rows)) {
+    const settings = querySettings(o, built.rows, built.bands);
+    builds.push({ label, bands: built.bands, rows: built.rows, probes: built.probes, build: built.build, memory: built.memory });
+    const planes = built.bands * built.rows + built.lsh.shape.sketchBits;
+    if (!hashing.some((h) => h.planes === planes)) {
       hashing.push(
-        await hashingThroughput(
-          data,
-          { bands: built.bands, rows: built.rows },
-          { vectors: o.tiny ? 200 : 5000, repeats: o.repeats, workers: o.workers && isDefault },
-        ),
+        await hashingThroughput(data, built.lsh.shape, { vectors: o.tiny ? 200 : 5000, repeats: o.repeats, workers: o.workers && isDefault }),
       );
     }
     for (const setting of settings) {
@@ -210,7 +231,9 @@ async function benchDataset(data: Dataset, servers: Servers, o: Resolved, slug: 
         concurrency: headlinePoint ? 8 : undefined,
         breakdown: headlinePoint,
       });
-      progress(`  ${label}, ${settingLabel(setting)}: recall@10 ${figures.recall.at10.toFixed(3)}, p95 ${figures.latency.p95.toFixed(2)} ms`);
+      progress(
+        `  ${label}, ${settingLabel(setting, figures.probes)}: recall@10 ${figures.recall.at10.toFixed(3)}, p95 ${figures.latency.p95.toFixed(2)} ms`,
+      );
       sweep.push({ ...figures, shape: label });
       if (headlinePoint) headline = { ...figures, shape: label };
     }
