@@ -94,7 +94,7 @@ export interface LSHRSOptions extends ShapeOptions {
   /**
    * Multi-probe: buckets a query reads in each band, its own and the ones a few bit flips away
    * (the flips it is least sure of first); 1 reads its own only.
-   * @defaultValue defaultProbes(rows, bands): 15 at 4 x 8, 77 at 4 x 11, 406 at 4 x 14, 2,144 at 4 x 17
+   * @defaultValue defaultProbes(rows, bands): 15 at 4 x 8, 77 at 4 x 11, 406 at 4 x 14, 2,142 at 4 x 17
    */
   probes?: number;
 }

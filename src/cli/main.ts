@@ -122,7 +122,7 @@ const shapeOptions = (command: Command) =>
     .option('--shards <n>', 'shards of a new index, each under its own hash tag (default 1)')
     .option(
       '--expected-size <n>',
-      'ids a new index is planned for: 16 bands, rows so buckets hold 64 ids or fewer on average (default: the rows being indexed, unless --bands, --rows or --num-perm is given)',
+      'ids a new index is planned for: 4 bands, rows so buckets hold about 64 ids on average (default: the rows being indexed, unless --bands, --rows or --num-perm is given)',
     );
 
 function summary(verb: string, result: IndexResult, seconds: number): string {

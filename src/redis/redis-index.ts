@@ -141,22 +141,51 @@ export class RedisIndex {
   /**
    * The mean this index hashes against (null: none), fixed once per handle. An existing index's
    * stored mean is taken (with `centre: true`; a handle given another centre is refused by the
-   * fingerprint on its first call); a new index with `centre: true` takes the mean of `sample`, the
-   * first batch it is written, when that holds at least MIN_CENTRE_SAMPLE vectors. Without a sample
-   * (a query on an empty index), null, and nothing is fixed yet.
+   * fingerprint); a new index with `centre: true` takes the mean of `sample`, the first batch it is
+   * written, when that holds at least MIN_CENTRE_SAMPLE vectors, and creates its meta with it at
+   * once, before anything is hashed: of several writers racing to create the index, the first fixes
+   * the mean and the others take it. Without a sample (a query on an empty index), null, and
+   * nothing is fixed yet.
    */
-  async centring(sample?: { vectors: Float32Array; count: number }): Promise<Float32Array | null> {
+  async centring(sample?: { vectors: Float32Array; count: number; idType: IdType }): Promise<Float32Array | null> {
     if (this.mean !== undefined) return this.mean;
-    const meta = await readMeta(this.root);
-    if (meta.fingerprint !== undefined) {
+    if (!sample) {
+      const meta = await readMeta(this.root);
+      if (meta.fingerprint === undefined) return null;
       const stored = decodeMean(meta);
       this.setMean(stored);
       return stored;
     }
-    if (!sample) return null;
+    await this.checkIdType(sample.idType); // takes the stored mean, when there is an index
+    if (this.mean !== undefined) return this.mean;
     const mean = sample.count >= MIN_CENTRE_SAMPLE ? meanOf(sample.vectors, sample.count, this.shape.dim) : null;
     this.setMean(mean);
-    return mean;
+    try {
+      await insertBatch(this.root, sample.idType, []);
+    } catch (err) {
+      if (!(err instanceof LshrsError && err.code === 'PARAMS_MISMATCH')) throw err;
+      // Another writer created the index first: its mean stands, if nothing else differs.
+      this.mean = undefined;
+      await this.checkedMeta();
+    }
+    return this.mean as unknown as Float32Array | null;
+  }
+
+  /**
+   * Runs a call that checks the fingerprint. A handle that has not learnt the mean yet (nothing
+   * written, nothing read) sends the fingerprint of no mean; when another writer created the index
+   * in between, the call is refused: the index's mean is then taken and the call made once more
+   * (refused again if another parameter differs).
+   */
+  private async withMean<T>(run: () => Promise<T>): Promise<T> {
+    if (this.mean !== undefined) return run();
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof LshrsError && err.code === 'PARAMS_MISMATCH') || this.mean !== undefined) throw err;
+      await this.checkedMeta();
+      return run();
+    }
   }
 
   /** The meta hash of the index under `prefix`, whatever its parameters (empty when there is none). */
@@ -269,7 +298,7 @@ export class RedisIndex {
   async remove(idType: IdType, ids: readonly Id[]): Promise<DeleteResult> {
     const entries = ids.map((id) => ({ id: String(id), page: this.pageOf(id) }));
     const parts = splitByShard(entries, (e) => this.layout.shardOf(e.id));
-    const counts = await settleAll([...parts].map(([k, part]) => removeBatch(this.shards[k], idType, part)));
+    const counts = await this.withMean(() => settleAll([...parts].map(([k, part]) => removeBatch(this.shards[k], idType, part))));
     await this.confirmReplicas(parts.keys());
     const total = counts.reduce(
       (sum, c) => ({ removed: sum.removed + c.removed, unknown: sum.unknown + c.unknown, damaged: sum.damaged + c.damaged }),
@@ -291,14 +320,8 @@ export class RedisIndex {
     // The shards' identities are their own metas, not the root's: a handle of another shard count
     // (whose shard 0 holds no meta, say) is refused here, once, from the root's parameters.
     if (this.shards.length > 1 && !this.metaChecked) await this.checkedMeta();
-    const replies = await settleAll(
-      this.shards.map((ctx) =>
-        gatherBuckets(
-          ctx,
-          Array.from(values, (value, i) => ctx.keys.bucket(Math.floor(i / perBand), value)),
-        ),
-      ),
-    );
+    const keysOf = (ctx: ScriptContext) => Array.from(values, (value, i) => ctx.keys.bucket(Math.floor(i / perBand), value));
+    const replies = await this.withMean(() => settleAll(this.shards.map((ctx) => gatherBuckets(ctx, keysOf(ctx)))));
     const full = this.shape.bucketCap * this.recordSize;
     const gathered: GatheredBuckets = { idType: undefined, shards: [], bytes: 0, full: 0 };
     for (const reply of replies) {

@@ -81,7 +81,7 @@ export class Writer {
     for await (const batch of batches) {
       if (first) {
         first = false;
-        this.deps.hasher.useMean(await this.deps.index.centring({ vectors: batch.vectors, count: batch.ids.length }));
+        this.deps.hasher.useMean(await this.deps.index.centring({ vectors: batch.vectors, count: batch.ids.length, idType: batch.idType }));
       }
       yield batch;
     }
@@ -163,7 +163,7 @@ export class Writer {
       if (!repair) continue;
       const vectors = new Float32Array(keep.length * shape.dim);
       keep.forEach((i, j) => vectors.set(batch.vectors.subarray(i * shape.dim, (i + 1) * shape.dim), j * shape.dim));
-      this.deps.hasher.useMean(await index.centring({ vectors, count: keep.length }));
+      this.deps.hasher.useMean(await index.centring({ vectors, count: keep.length, idType }));
       const counts = await this.write(this.hash({ idType, ids: keep.map((i) => batch.ids[i]), vectors, texts: [], toStore: false }));
       found.reindexed += counts.added + counts.moved;
     }

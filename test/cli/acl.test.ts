@@ -24,7 +24,7 @@ const USERS = {
   'all but @dangerous': ['+@all', '-@dangerous'],
   'the listed commands': (
     '-@all +hello +auth +ping +evalsha +eval +hgetall +hmget +hget +hset +hdel +hexists +hincrby +hlen +exists ' +
-    '+sadd +srem +smembers +sismember +scard +scan +sscan +memory|usage +unlink'
+    '+mget +get +set +strlen +append +del +lpop +rpush +lrem +lpos +llen +lrange +scan +memory|usage +unlink'
   ).split(' '),
 } as const;
 type UserKind = keyof typeof USERS;

@@ -47,7 +47,7 @@ async function setUp(shards = 1) {
 function commandKeys(args: string[]): string[] {
   const name = args[0].toLowerCase();
   if (name === 'eval' || name === 'evalsha') return args.slice(3, 3 + Number(args[2]));
-  if (name === 'unlink' || name === 'del') return args.slice(1);
+  if (name === 'unlink' || name === 'del' || name === 'mget') return args.slice(1);
   if (name === 'memory') return args[1].toLowerCase() === 'usage' ? [args[2]] : [];
   if (['scan', 'ping', 'echo', 'info', 'cluster', 'client', 'select', 'script', 'command', 'readonly', 'hello'].includes(name)) return [];
   if (['wait'].includes(name)) return [];
@@ -61,12 +61,16 @@ function commandKeys(args: string[]): string[] {
       'hgetall',
       'hexists',
       'hlen',
-      'sadd',
-      'srem',
-      'smembers',
-      'sismember',
-      'scard',
-      'sscan',
+      'get',
+      'set',
+      'strlen',
+      'append',
+      'lpop',
+      'rpush',
+      'lrem',
+      'lpos',
+      'llen',
+      'lrange',
       'exists',
       'type',
     ].includes(name)
@@ -146,7 +150,8 @@ test('every script call, and every command inside it, touches only the index slo
   });
 
   const scripts = seen.filter((s) => /^EVAL(SHA)?$/i.test(s.args[0]));
-  expect(scripts.length).toBe(5 + 1 + 2 + 1); // insert x6, query x2, remove x1
+  expect(scripts.length).toBe(1 + 5 + 1 + 2 + 1); // insert x7 (the first creates the index with its centre), ids x2, remove x1
+  expect(seen.filter((s) => /^MGET$/i.test(s.args[0]))).toHaveLength(2); // one bucket read per query
   for (const call of seen) {
     const keys = commandKeys(call.args);
     // Every keyed command, whoever sent it (lshrs or a script), is on the owner and in the index's slot.

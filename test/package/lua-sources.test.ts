@@ -17,7 +17,7 @@ test('the compiled scripts are lua/common.lua and a newline before each lua/<nam
     .map((file) => file.slice(0, -'.lua'.length))
     .sort();
   expect(Object.keys(LUA_SOURCES).sort()).toEqual(names);
-  expect(names).toEqual(expect.arrayContaining(['insert', 'query', 'remove', 'repair']));
+  expect(names).toEqual(expect.arrayContaining(['ids', 'insert', 'remove', 'repair']));
   for (const name of names) {
     const expected = `${common}\n${readFileSync(join(LUA, `${name}.lua`), 'utf8')}`;
     // Not toBe: a mismatch should name the stale script, not print two 10 kB strings.

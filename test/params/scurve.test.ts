@@ -63,8 +63,18 @@ describe('optimalParams', () => {
 });
 
 describe('index shape', () => {
-  test('defaults come from the planner; explicit bands and rows win', () => {
-    expect(resolveShape({ dim: 384 })).toMatchObject({ dim: 384, seed: 42, bands: 16, rows: 8, reversePages: 65536 });
+  test('defaults are sized for 1M ids; numPerm or threshold plan by the S-curve; explicit bands and rows win', () => {
+    expect(resolveShape({ dim: 384 })).toMatchObject({
+      dim: 384,
+      seed: 42,
+      bands: 4,
+      rows: 14,
+      reversePages: 65536,
+      sketchBits: 256,
+      bucketCap: 4096,
+    });
+    expect(resolveShape({ dim: 384, numPerm: 128 })).toMatchObject({ bands: 16, rows: 8 });
+    expect(resolveShape({ dim: 384, expectedSize: 100_000 })).toMatchObject({ bands: 4, rows: 11 });
     expect(resolveShape({ dim: 8, numBands: 4, rowsPerBand: 3 })).toMatchObject({ bands: 4, rows: 3 });
     expect(resolveShape({ dim: 8, numPerm: 64, numBands: 4 })).toMatchObject({ bands: 4, rows: 16 });
   });

@@ -1,7 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { indexLayout } from '../../src/redis/keys';
 import { CLUSTER_SLOTS, shardOf, shardTagContents, tagSlot } from '../../src/redis/shards';
-import { gaussianStream } from '../../src/hashing/gaussian';
 
 describe('shard of an id', () => {
   test('is pinned: every process, engine and version puts an id in the same shard', () => {
