@@ -387,6 +387,10 @@ export class PostgresVectorStore implements VectorStore {
     return new Set(rows.map((r) => r.id));
   }
 
+  async check(): Promise<void> {
+    await this.describe();
+  }
+
   async upsert(items: readonly StoreWrite[]): Promise<void> {
     if (items.length === 0) return;
     const shape = await this.describe();

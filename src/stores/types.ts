@@ -30,6 +30,11 @@ export interface VectorStore {
   /** The rows of these ids, in any order; ids without a row are simply absent. */
   fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>>;
   upsert?(items: readonly StoreWrite[]): Promise<void>;
+  /**
+   * Refuses a store that cannot take writes (a missing table or column, an unreachable server)
+   * before lshrs writes anything: the first write of a new index fixes its mean in Redis first.
+   */
+  check?(): Promise<void>;
   delete?(ids: readonly Id[]): Promise<void>;
   /**
    * Rows in id order after `after` (exclusive; from the start when null), at most `limit`, ids as

@@ -81,6 +81,8 @@ export class Writer {
     for await (const batch of batches) {
       if (first) {
         first = false;
+        const { store } = this.deps;
+        if (store?.upsert && store.check) await store.check();
         this.deps.hasher.useMean(await this.deps.index.centring({ vectors: batch.vectors, count: batch.ids.length, idType: batch.idType }));
       }
       yield batch;

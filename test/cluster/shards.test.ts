@@ -64,7 +64,8 @@ describe('waitForReplicas', () => {
         keys: await keysOnNode(master.port, prefix),
       });
     }
-    expect(await consistencyProblems(client, prefix, 16, 8)).toEqual([]);
+    const { bands, rows } = lsh.toJSON();
+    expect(await consistencyProblems(client, prefix, bands, rows)).toEqual([]);
     await lsh.clear();
   });
 
@@ -138,7 +139,7 @@ test('the command line, given one cluster node, builds, queries, checks and repo
   expect(stats.nodes.every((n: { keys: number }) => n.keys > 0)).toBe(true);
   expect(json(['query', '--id', '42', '--top-k', '1'])[0]).toMatchObject({ id: 42 });
   expect(json(['similar', '42', '--top-k', '3']).map((h: { id: number }) => h.id)).not.toContain(42);
-  expect(json(['inspect', '42']).buckets).toHaveLength(16);
+  expect(json(['inspect', '42']).buckets).toHaveLength(stats.bands);
   expect(json(['delete', '42', '43'])).toEqual({ removed: 2, unknown: 0 });
   expect(json(['verify'])).toMatchObject({ ids: 498, metaCount: 498, consistent: true, missingFromStore: [] });
   const human = lshrs([...common, 'stats']);
