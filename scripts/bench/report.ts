@@ -146,7 +146,7 @@ function buildSection(report: BenchReport): string {
       d.data.label,
       d.ingest.seconds.length
         ? 'ingest: rows -> PostgreSQL (bytea) + Redis, `lsh.index` on a stream'
-        : 'ingest: not timed in this run (--reuse-table: the table an earlier run loaded)',
+        : 'ingest: not timed in this run (--reuse-table: the rows loaded into the table without indexing, or kept from an earlier run)',
       '—',
       int(d.ingest.vectorsPerSecond),
       d.ingest.seconds.map((s) => f(s, 1)).join(', '),
