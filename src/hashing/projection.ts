@@ -25,7 +25,7 @@ export function planeOffsets(planes: Float32Array, dim: number, mean: Float32Arr
 
 /**
  * Projections of `count` vectors (row-major in `vectors`) on every plane, less the plane's offset:
- * out[v*nPlanes + p]. The hot loop of an index build, written as bandValues is: two vectors against
+ * out[v*nPlanes + p]. The hot loop of every write and query (and of bandValues): two vectors against
  * four planes per pass (eight double accumulators, each plane value loaded once for both vectors),
  * in index order, so every projection is the sum a plain loop computes and a vector projects the
  * same alone or in any batch; no allocation per vector.
