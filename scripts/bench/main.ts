@@ -70,7 +70,10 @@ const program = new Command()
   .option('--no-hnsw', 'leave out hnswlib-node')
   .option('--no-pgvector', 'leave out pgvector in PGlite')
   .option('--hnsw-ef-construction <n>', 'efConstruction of hnswlib-node (default 200; its build is the longest step at 1M)', positiveInt)
-  .option('--reuse-table', 'time only the build from the table: a table of the right size an earlier run left in DATABASE_URL is reused, else the rows are loaded untimed (and kept)')
+  .option(
+    '--reuse-table',
+    'time only the build from the table: a table of the right size an earlier run left in DATABASE_URL is reused, else the rows are loaded untimed (and kept)',
+  )
   .option('--hnsw-max <n>', 'largest set hnswlib-node runs on', positiveInt, 2_000_000)
   .option('--pgvector-max <n>', 'largest set pgvector in PGlite runs on', positiveInt, 20000)
   .option('--no-placement', 'leave out the store-placement comparison')
