@@ -79,7 +79,7 @@ const program = new Command()
   .option('--no-placement', 'leave out the store-placement comparison')
   .option('--no-workers', 'hash on one thread only')
   .option('--seed <seed>', 'seed of the synthetic generator', '42')
-  .option('--shared', 'say in the report that other work shared the machine')
+  .option('--shared [what]', 'say in the report that other work shared the machine, and what it was')
   .option('--out <file>', 'the report to write', 'BENCHMARKS.md')
   .option('--render <figures.json>', "re-render the report from a run's saved figures (.bench-cache/<out>.json) without measuring");
 
@@ -118,7 +118,10 @@ async function main(): Promise<void> {
   const out = resolve(o.out as string);
   const sectionName = o.n ? `bench-n${o.n}` : 'bench';
   if (o.render) {
-    write(JSON.parse(readFileSync(o.render as string, 'utf8')) as BenchReport, out, sectionName);
+    const saved = JSON.parse(readFileSync(o.render as string, 'utf8')) as BenchReport;
+    // A run found afterwards to have shared the machine says so when it is rendered again.
+    if (o.shared) saved.options.shared = o.shared as boolean | string;
+    write(saved, out, sectionName);
     return;
   }
   const sizes = o.n ? [o.n as number] : o.quick ? [100_000] : [100_000, 1_000_000];

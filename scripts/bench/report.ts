@@ -430,7 +430,7 @@ export function renderReport(report: BenchReport, svgPrefix: string, svgDir = 'd
     `- Load average (1 / 5 / 15 min) ${m.loadAverage.map((x) => x.toFixed(2)).join(' / ')} at the start, ${report.loadAtEnd.map((x) => x.toFixed(2)).join(' / ')} at the end, on ${m.cores} cores.`,
     ...(report.options.shared
       ? [
-          "- **Taken on a shared machine**: other work (other engineers' test suites) ran beside this benchmark on the same cores. Treat times as indicative; recall and bytes do not depend on load.",
+          `- **Taken on a shared machine**: ${typeof report.options.shared === 'string' ? report.options.shared : "other work (other engineers' test suites)"} ran beside this benchmark on the same cores. Treat times as indicative; recall and bytes do not depend on load.`,
         ]
       : []),
     '',

@@ -89,8 +89,8 @@ export interface BenchOptions {
   cacheDir?: string;
   /** The command line, as the report prints it. */
   command?: string;
-  /** Say in the report that other work shared the machine. @defaultValue false */
-  shared?: boolean;
+  /** Say in the report that other work shared the machine (a string: what that work was). @defaultValue false */
+  shared?: boolean | string;
 }
 
 export interface DatasetResult {
@@ -111,7 +111,7 @@ export interface BenchReport {
   options: Required<Pick<BenchOptions, 'dim' | 'queries' | 'repeats' | 'sweepRepeats' | 'seed'>> & {
     command: string;
     tiny: boolean;
-    shared: boolean;
+    shared: boolean | string;
   };
   machine: Machine;
   loadAtEnd: number[];
