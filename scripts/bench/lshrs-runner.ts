@@ -77,20 +77,15 @@ export async function* tableItems(pool: pg.Pool, table: string, pageRows = 5000)
   }
 }
 
-/** A store that times each fetch and counts the ids asked for, around the user's real store. */
-export class TimedStore implements VectorStore {
-  lastFetchMs = 0;
+/** The user's real store, counting the ids each fetch asks for (the candidates a query reranks). */
+export class CountingStore implements VectorStore {
   lastFetchIds = 0;
   constructor(private readonly inner: VectorStore) {}
-  async fetch(ids: Parameters<VectorStore['fetch']>[0]) {
-    const started = now();
-    const rows = await this.inner.fetch(ids);
-    this.lastFetchMs = now() - started;
+  fetch(ids: Parameters<VectorStore['fetch']>[0]) {
     this.lastFetchIds = ids.length;
-    return rows;
+    return this.inner.fetch(ids);
   }
   reset(): void {
-    this.lastFetchMs = 0;
     this.lastFetchIds = 0;
   }
 }
@@ -181,7 +176,7 @@ export interface BuiltIndex {
   lsh: LSHRS;
   /** The connection the index uses (its Redis busy time is read on it). */
   redis: Redis;
-  store: TimedStore;
+  store: CountingStore;
   shape: Shape;
   bands: number;
   rows: number;
@@ -204,7 +199,7 @@ export async function buildFromTable(
   repeats: number,
 ): Promise<BuiltIndex> {
   const { redis, pool } = servers;
-  const store = new TimedStore(new PostgresVectorStore({ pool, table, readOnly: true }));
+  const store = new CountingStore(new PostgresVectorStore({ pool, table, readOnly: true }));
   // lshrs' defaults for the size: what a user who states the corpus size gets.
   const sizing = shape.bands === undefined ? { expectedSize: data.n } : { numBands: shape.bands, rowsPerBand: shape.rows ?? sizedRows(data.n) };
   const lsh = new LSHRS({ redis, dim: data.dim, prefix, store, ...sizing });
