@@ -17,7 +17,9 @@ export type { VerifyReport } from './redis/verify';
 export type { BucketSize } from './redis/ops';
 export type { Hit } from './query/rerank';
 export { TRACE_CHANNELS } from './tracing';
-export type { QueryTrace, QueryPhases, IndexTrace, IndexPhases, DeleteTrace } from './tracing';
+export type { QueryTrace, QueryPhases, FilterTrace, IndexTrace, IndexPhases, DeleteTrace } from './tracing';
+export { FILTER_MAX_CANDIDATES, FILTER_MAX_PROBES } from './query/search';
+export type { Filter, FieldCondition, FilterValue, SqlCondition } from './stores/filter';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';
 export type { Id, IdType } from './ids';
@@ -26,7 +28,7 @@ export { PostgresVectorStore } from './stores/postgres';
 export type { PostgresVectorStoreOptions } from './stores/postgres';
 export { RedisVectorStore } from './stores/redis';
 export type { RedisVectorStoreOptions } from './stores/redis';
-export type { VectorStore, StoredItem, StoreWrite, FetchVectors } from './stores/types';
+export type { VectorStore, StoredItem, StoreWrite, FetchVectors, MatchRequest, MatchEstimate } from './stores/types';
 export {
   optimalParams,
   sqrtParams,

@@ -9,7 +9,8 @@ import type { RedisClient } from './redis/connection';
 import type { WaitForReplicas } from './redis/fanout';
 import type { StoreInfo } from './redis/meta';
 import type { BucketSize, NodeFootprint } from './redis/ops';
-import type { FetchVectors, VectorStore } from './stores/types';
+import { checkColumnNames, type Filter, parseFilter } from './stores/filter';
+import type { FetchVectors, MatchRequest, VectorStore } from './stores/types';
 import { checkOptionNames, intOption, optionNames } from './validate';
 import type { VectorLike } from './vectors';
 
@@ -104,6 +105,8 @@ export interface IndexItem {
   id: Id;
   vector: VectorLike;
   text?: string | null;
+  /** Other columns of the item's store row, by name (PostgresVectorStore: scalar or JSON values; objects go to json/jsonb columns). */
+  row?: Record<string, unknown>;
 }
 
 /** What `onProgress` receives after every batch that lands in Redis. */
@@ -147,6 +150,14 @@ export interface QueryOptions {
   rerankCandidates?: number;
   /** Buckets read in each band (see LSHRSOptions.probes). @defaultValue the index's probes */
   probes?: number;
+  /**
+   * Only rows that match: `{ tenant: 7, year: { $gt: 2020 } }` (see {@link Filter}). Applied by the
+   * store in its one fetch of the candidates; when too few candidates match, the query widens
+   * them, then answers by an exact scan of the matching rows (a store with `scanMatching`).
+   */
+  filter?: Filter;
+  /** Other columns of each hit's row, returned as `hit.row`, from the same fetch. */
+  columns?: readonly string[];
   /**
    * Stops the query before its next step (the Redis call, the store fetch): the call then rejects
    * with the signal's reason (an `AbortError` unless the reason is given). A step in flight finishes.
@@ -288,6 +299,8 @@ const QUERY_OPTIONS = optionNames<QueryOptions>({
   rerank: true,
   rerankCandidates: true,
   probes: true,
+  filter: true,
+  columns: true,
   signal: true,
 });
 
@@ -336,6 +349,8 @@ export interface QueryPlan extends QueryBudget {
   topK: number;
   topP: number;
   rerank: boolean;
+  /** The filter and columns, when the query has either. */
+  match?: MatchRequest;
 }
 
 /** The handle-wide options of a write or query, resolved (the shape is resolved by resolveShape). */
@@ -372,5 +387,11 @@ export function resolveQuery(options: QueryOptions, budget: QueryBudget, hasStor
   if (rerank && !hasStore) {
     throw new LshrsError('NO_STORE', 'a reranked query needs a store or fetchVectors; pass rerank: false for the sketch ranking only');
   }
-  return { topK, topP, rerank, ...resolved };
+  const plan: QueryPlan = { topK, topP, rerank, ...resolved };
+  if (options.filter === undefined && options.columns === undefined) return plan;
+  if (!rerank) throw new LshrsError('BAD_OPTION', 'filter and columns are answered by the store: they need rerank: true');
+  if (options.filter !== undefined) parseFilter(options.filter);
+  if (options.columns !== undefined) checkColumnNames(options.columns);
+  plan.match = { filter: options.filter, columns: options.columns };
+  return plan;
 }

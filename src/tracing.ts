@@ -23,10 +23,25 @@ export interface QueryPhases {
   redisMs: number;
   /** Ranking every record read by its sketch, in the client. */
   rankMs: number;
-  /** The store fetch of the candidates; for `similar`, also of the id's own row. */
+  /** The store fetch of the candidates; for `similar`, also of the id's own row; a filtered query's estimate and exact scan. */
   fetchMs: number;
   /** Exact cosines and the top k. */
   rerankMs: number;
+}
+
+/** How a filtered query found its rows: rounds of candidates, and an exact scan where they did not suffice. */
+export interface FilterTrace {
+  /** The rows the store estimated the filter matches (null: it gave no estimate). */
+  estimated: number | null;
+  /** Rounds of candidates (a bucket read and a store fetch each): more than one when too few matched. */
+  rounds: number;
+  /** Candidates asked of the store in the last round, and how many of them matched. */
+  asked: number;
+  matched: number;
+  /** Rows an exact scan of the matching rows read (0: none ran). */
+  scanned: number;
+  /** Whether the hits came from the exact scan. */
+  exact: boolean;
 }
 
 /** The context object of `lshrs:query`. */
@@ -36,7 +51,9 @@ export interface QueryTrace {
   /** The id of a `similar`. */
   id?: Id;
   /** The query's options, resolved (absent when they were refused). */
-  plan?: Readonly<Required<Omit<QueryOptions, 'signal'>>>;
+  plan?: Readonly<Required<Omit<QueryOptions, 'signal' | 'filter' | 'columns'>>>;
+  /** How a filtered query found its rows. */
+  filter?: FilterTrace;
   phases: QueryPhases;
   /** Buckets read, over all bands (the query's own and the probes'), in each shard. */
   buckets: number;

@@ -15,10 +15,18 @@ import type { QueryBudget, QueryOptions, QueryPlan } from '../options';
 import { resolveQuery } from '../options';
 import type { IndexShape } from '../params/shape';
 import type { RedisIndex } from '../redis/redis-index';
-import type { VectorStore } from '../stores/types';
-import { queryChannel, queryTrace, traced, type QueryTrace } from '../tracing';
+import type { MatchRequest, StoredItem, VectorStore } from '../stores/types';
+import { type FilterTrace, queryChannel, queryTrace, traced, type QueryTrace } from '../tracing';
 import { toFloat32, type VectorLike } from '../vectors';
-import { rerankByCosine, type Hit } from './rerank';
+import { type Candidates, ExactTopK, rerankByCosine, type Hit } from './rerank';
+
+/**
+ * The most candidates a filtered query asks the store about in one round (ids looked up in Redis
+ * and matched in the store): past it, an exact scan of the matching rows is the cheaper answer.
+ */
+export const FILTER_MAX_CANDIDATES = 16_384;
+/** A filtered query whose candidates match too few widens its probes up to this many times the query's. */
+export const FILTER_MAX_PROBES = 4;
 
 export interface SearcherDeps {
   index: RedisIndex;
@@ -36,6 +44,9 @@ interface BucketQuery {
   /** The scorer's largest score (every sketch bit disagreeing), to turn a score into a cosine estimate. */
   maxScore: number;
 }
+
+/** The bucket query for a number of probes per band (a filtered query may widen them). */
+type Probe = (probes: number) => BucketQuery;
 
 /** The candidates kept by sketch, best first, with their ids. */
 interface Ranked {
@@ -91,7 +102,7 @@ export class Searcher {
       const record = await this.deps.index.reverseRecord(id);
       if (trace) trace.phases.redisMs += performance.now() - started;
       if (!record) throw new LshrsError('NOT_FOUND', `id ${JSON.stringify(id)} is not in the index`);
-      hits = await this.search(this.recordQuery(record.signature.subarray(4), plan.probes), null, wider, signal, trace);
+      hits = await this.search((probes) => this.recordQuery(record.signature.subarray(4), probes), null, wider, signal, trace);
     }
     return hits.filter((hit) => String(hit.id) !== String(id)).slice(0, plan.topK);
   }
@@ -109,13 +120,16 @@ export class Searcher {
     const started = trace ? performance.now() : 0;
     const hashed = hasher.hash(q, 1);
     const proj = hashed.projections;
-    const perBand = Math.min(plan.probes, 2 ** Math.min(shape.rows, 30));
-    const values = perBand > 1 ? tableProbes(hashed.values, proj, shape.bands, shape.rows, perBand) : hashed.values;
     let maxScore = 0;
     for (let b = hasher.sketchStart; b < hasher.planeCount; b++) maxScore += Math.abs(proj[b]);
-    const asked: BucketQuery = { values, perBand, scorer: new SketchScorer(proj, hasher.sketchStart, shape.sketchBits), maxScore };
+    const scorer = new SketchScorer(proj, hasher.sketchStart, shape.sketchBits);
+    const probe: Probe = (probes) => {
+      const perBand = Math.min(probes, 2 ** Math.min(shape.rows, 30));
+      const values = perBand > 1 ? tableProbes(hashed.values, proj, shape.bands, shape.rows, perBand) : hashed.values;
+      return { values, perBand, scorer, maxScore };
+    };
     if (trace) trace.phases.hashMs += performance.now() - started;
-    return this.search(asked, q, plan, signal, trace);
+    return this.search(probe, q, plan, signal, trace);
   }
 
   /**
@@ -139,30 +153,159 @@ export class Searcher {
    * cosines. An aborted `signal` stops it before each call, with the signal's reason.
    */
   private async search(
-    asked: BucketQuery,
+    probe: Probe,
     q: Float32Array | null,
     plan: QueryPlan,
     signal: AbortSignal | undefined,
     trace: QueryTrace | undefined,
   ): Promise<Hit[]> {
     signal?.throwIfAborted();
+    if (plan.match && q) return this.searchMatching(probe, q, plan, plan.match, signal, trace);
+    const asked = probe(plan.probes);
     const ranked = await this.candidates(asked, plan.rerank && q ? plan.rerankCandidates : plan.topK, signal, trace);
     if (!ranked || ranked.ids.length === 0) return [];
     if (!plan.rerank || !q) {
       return ranked.ids.slice(0, plan.topK).map((id, i) => ({ id, score: ranked.estimates[i], collisions: ranked.collisions[i] }));
     }
-    const take = Math.ceil(plan.topP * ranked.ids.length);
-    const candidates = { ids: ranked.ids.slice(0, take), collisions: ranked.collisions.slice(0, take) };
+    const candidates = this.fetched(ranked, plan);
     signal?.throwIfAborted();
-    const mark = trace ? performance.now() : 0;
-    const rows = await (this.deps.store as VectorStore).fetch(candidates.ids);
-    if (!trace) return rerankByCosine(q, candidates, rows, plan.topK);
-    const fetched = performance.now();
-    trace.phases.fetchMs += fetched - mark;
-    trace.fetched = take;
-    const hits = rerankByCosine(q, candidates, rows, plan.topK);
-    trace.phases.rerankMs += performance.now() - fetched;
+    const rows = await this.timedFetch(() => (this.deps.store as VectorStore).fetch(candidates.ids), candidates.ids.length, trace);
+    return this.reranked(q, candidates, rows, plan.topK, trace);
+  }
+
+  /** The part of the ranked candidates a reranked query fetches (`topP`). */
+  private fetched(ranked: Ranked, plan: QueryPlan): Candidates {
+    const take = Math.ceil(plan.topP * ranked.ids.length);
+    return { ids: ranked.ids.slice(0, take), collisions: ranked.collisions.slice(0, take) };
+  }
+
+  private async timedFetch(fetch: () => Promise<Iterable<StoredItem>>, count: number, trace: QueryTrace | undefined): Promise<Iterable<StoredItem>> {
+    if (!trace) return fetch();
+    const mark = performance.now();
+    const rows = await fetch();
+    trace.phases.fetchMs += performance.now() - mark;
+    trace.fetched += count;
+    return rows;
+  }
+
+  private reranked(q: Float32Array, candidates: Candidates, rows: Iterable<StoredItem>, topK: number, trace: QueryTrace | undefined): Hit[] {
+    if (!trace) return rerankByCosine(q, candidates, rows, topK);
+    const mark = performance.now();
+    const hits = rerankByCosine(q, candidates, rows, topK);
+    trace.phases.rerankMs += performance.now() - mark;
     return hits;
+  }
+
+  /**
+   * A query with a filter (or columns): the candidates go to the store's `fetchMatching`, which
+   * returns those that match. The store's estimate of the matching rows sizes the candidates
+   * (rerankCandidates / selectivity); when fewer match than half the rerankCandidates, the query
+   * widens (the selectivity seen, more probes) up to FILTER_MAX_CANDIDATES and FILTER_MAX_PROBES x
+   * probes, then answers from an exact scan of the matching rows (`scanMatching`), which it also
+   * starts with when the estimate says the candidates could not hold enough.
+   */
+  private async searchMatching(
+    probe: Probe,
+    q: Float32Array,
+    plan: QueryPlan,
+    request: MatchRequest,
+    signal: AbortSignal | undefined,
+    trace: QueryTrace | undefined,
+  ): Promise<Hit[]> {
+    const store = this.deps.store as VectorStore;
+    const fetchMatching = store.fetchMatching?.bind(store);
+    if (!fetchMatching) {
+      throw new LshrsError(
+        'BAD_OPTION',
+        'filter and columns need a store that applies them: PostgresVectorStore, fetchVectors, or a VectorStore with fetchMatching',
+      );
+    }
+    const fetch = (ranked: Ranked) => {
+      const candidates = this.fetched(ranked, plan);
+      return this.timedFetch(() => fetchMatching(candidates.ids, request), candidates.ids.length, trace).then((rows) => ({
+        candidates,
+        rows: [...rows],
+      }));
+    };
+    if (request.filter === undefined) {
+      const ranked = await this.candidates(probe(plan.probes), plan.rerankCandidates, signal, trace);
+      if (!ranked || ranked.ids.length === 0) return [];
+      const { candidates, rows } = await fetch(ranked);
+      return this.reranked(q, candidates, rows, plan.topK, trace);
+    }
+    const filter = request.filter;
+    const stats: FilterTrace = { estimated: null, rounds: 0, asked: 0, matched: 0, scanned: 0, exact: false };
+    if (trace) trace.filter = stats;
+    const scan = store.scanMatching ? (cap: number) => this.exactScan(q, plan, request, cap, stats, signal, trace) : undefined;
+    const wanted = plan.rerankCandidates;
+    let selectivity = 1;
+    const mark = trace ? performance.now() : 0;
+    const estimate = store.estimateMatching ? await store.estimateMatching(filter) : undefined;
+    if (trace) trace.phases.fetchMs += performance.now() - mark;
+    if (estimate) {
+      stats.estimated = estimate.matching;
+      selectivity = Math.min(1, Math.max(estimate.matching, 1) / Math.max(estimate.rows, 1));
+      if (scan && wanted / selectivity > FILTER_MAX_CANDIDATES) {
+        // The estimate says the candidates cannot hold enough matching rows: scan them, unless
+        // (an estimate can be far off) there are many more than it said.
+        const cap = Math.max(4 * estimate.matching, (wanted * Math.max(estimate.rows, 1)) / FILTER_MAX_CANDIDATES);
+        const hits = await scan(cap);
+        if (hits) return hits;
+        selectivity = Math.max(selectivity, cap / Math.max(estimate.rows, 1));
+      }
+    }
+    let probes = plan.probes;
+    for (;;) {
+      signal?.throwIfAborted();
+      const keep = Math.min(FILTER_MAX_CANDIDATES, Math.ceil(wanted / selectivity));
+      const ranked = await this.candidates(probe(probes), keep, signal, trace);
+      if (!ranked || ranked.ids.length === 0) return [];
+      const { candidates, rows } = await fetch(ranked);
+      stats.rounds++;
+      stats.asked = candidates.ids.length;
+      stats.matched = rows.length;
+      if (rows.length >= wanted / 2) return this.reranked(q, candidates, rows, plan.topK, trace);
+      // Too few matched: more candidates where the selectivity seen allows, else more probes.
+      const seen = Math.max(rows.length, 1) / candidates.ids.length;
+      const exhausted = ranked.ids.length < keep;
+      const canGrow = keep < FILTER_MAX_CANDIDATES && !exhausted && seen < selectivity;
+      const canProbe = probes < plan.probes * FILTER_MAX_PROBES;
+      if (!canGrow && !canProbe) {
+        const hits = scan ? await scan(Number.POSITIVE_INFINITY) : null;
+        return hits ?? this.reranked(q, candidates, rows, plan.topK, trace);
+      }
+      if (canGrow) selectivity = seen;
+      else probes = Math.min(plan.probes * FILTER_MAX_PROBES, probes * 4);
+    }
+  }
+
+  /** The exact answer among the matching rows, scanned from the store; null when there were more than `cap`. */
+  private async exactScan(
+    q: Float32Array,
+    plan: QueryPlan,
+    request: MatchRequest,
+    cap: number,
+    stats: FilterTrace,
+    signal: AbortSignal | undefined,
+    trace: QueryTrace | undefined,
+  ): Promise<Hit[] | null> {
+    signal?.throwIfAborted();
+    const store = this.deps.store as VectorStore;
+    const idType: IdType = store.idType ? await store.idType() : 'str';
+    const best = new ExactTopK(q, plan.topK, (id) => decodeId(String(id), idType));
+    const mark = trace ? performance.now() : 0;
+    let over = false;
+    const scanned = await (store.scanMatching as NonNullable<VectorStore['scanMatching']>)(request, (rows) => {
+      best.add(rows);
+      stats.scanned += rows.length;
+      over = stats.scanned > cap;
+      return !over;
+    });
+    if (trace) trace.phases.fetchMs += performance.now() - mark;
+    stats.scanned = Math.max(stats.scanned, scanned);
+    if (over) return null;
+    stats.exact = true;
+    return best.result();
   }
 
   /** The `keep` best records of the probed buckets by sketch, as ids (null: an empty index). */

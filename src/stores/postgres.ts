@@ -4,7 +4,9 @@ import type { Id, IdType } from '../ids';
 import { float32FromLE, float32ToLE } from '../float32';
 import { quoteIdent } from '../sql';
 import { checkOptionNames, optionNames } from '../validate';
-import type { ScannedRow, StoredItem, StoreWrite, VectorStore } from './types';
+import { checkColumnNames, type Filter, type FilterNode, parseFilter } from './filter';
+import { type CatalogColumn, type CompiledFilter, compileFilter } from './postgres-filter';
+import type { MatchEstimate, MatchRequest, ScannedRow, StoredItem, StoreWrite, VectorStore } from './types';
 
 export interface PostgresVectorStoreOptions {
   /** A pool the host already holds; lshrs never ends it. */
@@ -64,7 +66,12 @@ interface RawRow {
   id: string;
   v: Buffer | null;
   t?: string | null;
+  /** The requested columns, as `c0`, `c1`, ... */
+  [extra: string]: unknown;
 }
+
+/** Rows an exact scan of the matching rows reads per round trip. */
+const SCAN_PAGE = 4096;
 
 const KIND_BY_TYPNAME: Record<string, VectorKind> = {
   _float4: 'float4[]',
@@ -89,6 +96,17 @@ interface TableShape {
   idCollate: string;
   idType: IdType;
   hasText: boolean;
+  /** Every column of the table, for filters, `columns` and `row`. */
+  columns: Map<string, CatalogColumn>;
+}
+
+/** A filter and columns as SQL for one statement, its own parameters first. */
+interface PreparedMatch {
+  shape: TableShape;
+  filter: CompiledFilter | null;
+  /** The select list's extra part (`, "year" AS "c0"`) and the names it returns. */
+  extra: string;
+  columns: string[];
 }
 
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
@@ -271,11 +289,21 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   private async readShape(): Promise<TableShape> {
-    const { rows } = await this.query<{ name: string; type: string; typname: string; collation: string | null }>(
+    const { rows } = await this.query<{
+      name: string;
+      type: string;
+      typname: string;
+      collation: string | null;
+      base: string;
+      category: string;
+      labels: string[] | null;
+    }>(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname,
               (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
                  FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
-                WHERE c.oid = a.attcollation AND c.collname <> 'default') AS collation
+                WHERE c.oid = a.attcollation AND c.collname <> 'default') AS collation,
+              format_type(a.atttypid, NULL) AS base, t.typcategory AS category,
+              (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid) AS labels
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
       [this.table],
@@ -303,6 +331,7 @@ export class PostgresVectorStore implements VectorStore {
       idCollate: id.collation ? ` COLLATE ${id.collation}` : '',
       idType: INTEGER_TYPES.has(id.typname) ? 'int' : 'str',
       hasText: this.textColumn !== null,
+      columns: new Map(rows.map((r) => [r.name, { name: r.name, baseType: r.base, typname: r.typname, category: r.category, enumLabels: r.labels }])),
     };
   }
 
@@ -314,13 +343,15 @@ export class PostgresVectorStore implements VectorStore {
     return `${this.idColumn}::text AS id, ${vector} AS v${text}`;
   }
 
-  /** Rows with their vectors decoded; a row whose vector is NULL is left out (it has nothing to rerank). */
-  private decodeRows(shape: TableShape, rows: RawRow[]): StoredItem[] {
+  /** Rows with their vectors decoded (and the requested columns as `row`); a row whose vector is NULL is left out (it has nothing to rerank). */
+  private decodeRows(shape: TableShape, rows: RawRow[], columns: readonly string[] = []): StoredItem[] {
     const items: StoredItem[] = [];
-    for (const row of rows) {
-      if (!row.v) continue;
-      const vector = this.decodeVector(shape, row.v, row.id);
-      items.push(row.t === undefined ? { id: row.id, vector } : { id: row.id, vector, text: row.t });
+    for (const raw of rows) {
+      if (!raw.v) continue;
+      const vector = this.decodeVector(shape, raw.v, raw.id);
+      const item: StoredItem = raw.t === undefined ? { id: raw.id, vector } : { id: raw.id, vector, text: raw.t };
+      if (columns.length > 0) item.row = Object.fromEntries(columns.map((name, i) => [name, raw[`c${i}`]]));
+      items.push(item);
     }
     return items;
   }
@@ -344,6 +375,78 @@ export class PostgresVectorStore implements VectorStore {
       ids.map(String),
     ]);
     return this.decodeRows(shape, rows);
+  }
+
+  /**
+   * The filter and columns of a request as SQL, checked against the table's columns (re-read once
+   * when a name is unknown: a column added since); BAD_OPTION before any statement runs.
+   */
+  private async prepareMatch(request: MatchRequest, firstParam: number): Promise<PreparedMatch> {
+    const node = request.filter === undefined ? null : parseFilter(request.filter);
+    const columns = request.columns === undefined ? [] : checkColumnNames(request.columns);
+    let shape = await this.describe();
+    const known = (name: string) => shape.columns.has(name) || shape.columns.get(name.slice(0, Math.max(0, name.indexOf('.'))))?.typname === 'jsonb';
+    const names = [...(node ? fieldNames(node) : []), ...columns];
+    if (names.some((name) => !known(name))) {
+      this.shape = undefined;
+      shape = await this.describe();
+    }
+    for (const name of columns) {
+      if (!shape.columns.has(name)) throw new LshrsError('BAD_OPTION', `columns: ${this.tableName} has no column ${JSON.stringify(name)}`);
+    }
+    const filter = node
+      ? compileFilter(node, { table: this.tableName, columns: shape.columns, vectorColumn: this.columnNames.vector }, firstParam)
+      : null;
+    return { shape, filter, extra: columns.map((name, i) => `, ${quoteIdent(name)} AS "c${i}"`).join(''), columns };
+  }
+
+  /** The rows of these ids that match the request's filter, with its columns as `row`. */
+  async fetchMatching(ids: readonly Id[], request: MatchRequest): Promise<Iterable<StoredItem>> {
+    const match = await this.prepareMatch(request, 2);
+    if (ids.length === 0) return [];
+    const where = match.filter ? ` AND ${match.filter.sql}` : '';
+    const { rows } = await this.query<RawRow>(
+      `SELECT ${this.selectList(match.shape, true)}${match.extra} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)${where}`,
+      [ids.map(String), ...(match.filter?.params ?? [])],
+    );
+    return this.decodeRows(match.shape, rows, match.columns);
+  }
+
+  /** PostgreSQL's own estimate (its planner's, from the table's statistics) of the rows that match, and of all rows. */
+  async estimateMatching(filter: Filter): Promise<MatchEstimate> {
+    const match = await this.prepareMatch({ filter }, 1);
+    const planRows = async (where: string, params: unknown[]) => {
+      const { rows } = await this.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+        `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${this.table}${where}`,
+        params,
+      );
+      return Number(rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
+    };
+    const [matching, all] = await Promise.all([planRows(` WHERE ${match.filter?.sql ?? 'TRUE'}`, match.filter?.params ?? []), planRows('', [])]);
+    return { matching, rows: all };
+  }
+
+  /**
+   * Every row that matches the request's filter, `visit`ed a page at a time through a cursor (in
+   * no particular order), until `visit` returns false. Returns the rows visited.
+   */
+  async scanMatching(request: MatchRequest, visit: (rows: StoredItem[]) => boolean): Promise<number> {
+    const match = await this.prepareMatch(request, 1);
+    const where = match.filter ? ` WHERE ${match.filter.sql}` : '';
+    return this.transaction(async (client) => {
+      await this.pg(
+        client.query(
+          `DECLARE lshrs_scan NO SCROLL CURSOR FOR SELECT ${this.selectList(match.shape, true)}${match.extra} FROM ${this.table}${where}`,
+          match.filter?.params ?? [],
+        ),
+      );
+      let visited = 0;
+      for (;;) {
+        const { rows } = await this.pg(client.query<RawRow>(`FETCH ${SCAN_PAGE} FROM lshrs_scan`));
+        visited += rows.length;
+        if (rows.length === 0 || !visit(this.decodeRows(match.shape, rows, match.columns)) || rows.length < SCAN_PAGE) return visited;
+      }
+    });
   }
 
   /** Keyset pagination on the id column (its primary key index), texts left out. */
@@ -403,8 +506,16 @@ export class PostgresVectorStore implements VectorStore {
       values.push('u.t');
       params.push(items.map((i) => i.text ?? null));
     }
+    const unnested = shape.hasText ? ['id', 'v', 't'] : ['id', 'v'];
+    for (const [i, name] of this.rowColumns(shape, items).entries()) {
+      const column = shape.columns.get(name) as CatalogColumn;
+      columns.push(quoteIdent(name));
+      values.push(`u.c${i}::${column.baseType}`);
+      unnested.push(`c${i}`);
+      params.push(items.map((item) => rowValue(item.row?.[name])));
+    }
     const updates = columns.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
-    const unnest = shape.hasText ? 'unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, t)' : 'unnest($1::text[], $2::text[]) AS u(id, v)';
+    const unnest = `unnest(${unnested.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${unnested.join(', ')})`;
     // In id order, as the column sorts: the rows are inserted, and existing ones locked, in that
     // order, the order every other write and delete of lshrs locks them in, so that concurrent
     // batches sharing ids wait for each other instead of deadlocking.
@@ -414,6 +525,23 @@ export class PostgresVectorStore implements VectorStore {
        ON CONFLICT (${this.idColumn}) DO UPDATE SET ${updates.join(', ')}`,
       params,
     );
+  }
+
+  /**
+   * The other columns the items' `row`s write (their union: an item without one of them writes
+   * NULL there), each checked against the table: BAD_OPTION before anything is written.
+   */
+  private rowColumns(shape: TableShape, items: readonly StoreWrite[]): string[] {
+    const names = new Set<string>();
+    for (const item of items) for (const name of Object.keys(item.row ?? {})) names.add(name);
+    const own = new Set([this.columnNames.id, this.columnNames.vector, this.columnNames.text]);
+    for (const name of names) {
+      const column = shape.columns.get(name);
+      if (!column) throw new LshrsError('BAD_OPTION', `row: ${this.tableName} has no column ${JSON.stringify(name)}`);
+      if (own.has(name)) throw new LshrsError('BAD_OPTION', `row: ${name} is written from the item's id, vector or text, not from its row`);
+      if (column.category === 'A') throw new LshrsError('BAD_OPTION', `row: ${name} is ${column.baseType}; a row writes scalar and json columns`);
+    }
+    return [...names];
   }
 
   async delete(ids: readonly Id[]): Promise<void> {
@@ -516,4 +644,27 @@ export class PostgresVectorStore implements VectorStore {
   async close(): Promise<void> {
     if (this.ownsPool) await this.pool.end();
   }
+}
+
+/** The fields a filter names (its `$sql` conditions aside). */
+function fieldNames(node: FilterNode): string[] {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return node.parts.flatMap(fieldNames);
+    case 'not':
+      return fieldNames(node.part);
+    case 'sql':
+      return [];
+    default:
+      return [node.field];
+  }
+}
+
+/** A `row` value as text for its column's cast: JSON for objects (json and jsonb columns), ISO for dates. */
+function rowValue(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
 }

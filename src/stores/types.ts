@@ -1,10 +1,25 @@
 import type { Id, IdType } from '../ids';
+import type { Filter } from './filter';
 
 /** One row as a store hands it back. */
 export interface StoredItem {
   id: Id;
   vector: Float32Array;
   text?: string | null;
+  /** The columns a query asked for (`columns`), by name. */
+  row?: Record<string, unknown>;
+}
+
+/** What a filtered query asks of the store: only rows that match `filter`, with `columns`. */
+export interface MatchRequest {
+  filter?: Filter;
+  columns?: readonly string[];
+}
+
+/** How many rows a filter matches, as the store estimates it, and how many rows it holds. */
+export interface MatchEstimate {
+  matching: number;
+  rows: number;
 }
 
 /** One row as a scan in id order hands it back: a row whose vector is NULL comes back with `vector: null`. */
@@ -20,6 +35,8 @@ export interface StoreWrite {
   id: Id;
   vector: Float32Array;
   text?: string | null;
+  /** Other columns of the row, by name. */
+  row?: Record<string, unknown>;
 }
 
 /**
@@ -29,6 +46,20 @@ export interface StoreWrite {
 export interface VectorStore {
   /** The rows of these ids, in any order; ids without a row are simply absent. */
   fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>>;
+  /**
+   * A filtered query's fetch: the rows of these ids that match `request.filter`, each with the
+   * `request.columns` as `row`. A store without it cannot serve `filter` or `columns` (BAD_OPTION);
+   * one that has it must apply the filter exactly or throw (a filter it cannot apply: BAD_OPTION).
+   */
+  fetchMatching?(ids: readonly Id[], request: MatchRequest): Promise<Iterable<StoredItem>>;
+  /** How many rows `filter` matches, estimated cheaply: lets a query choose an exact scan of them. */
+  estimateMatching?(filter: Filter): Promise<MatchEstimate>;
+  /**
+   * Every row that matches `request.filter` (with its columns), handed to `visit` a page at a
+   * time until it returns false; returns the rows visited. Lets a filtered query fall back to an
+   * exact answer when the filter is too selective for the index's candidates.
+   */
+  scanMatching?(request: MatchRequest, visit: (rows: StoredItem[]) => boolean): Promise<number>;
   upsert?(items: readonly StoreWrite[]): Promise<void>;
   /**
    * Refuses a store that cannot take writes (a missing table or column, an unreachable server)
@@ -64,7 +95,12 @@ export interface VectorStore {
   close?(): Promise<void>;
 }
 
-/** The `fetchVectors` option: any database, as a function from ids to their rows or vectors. */
+/**
+ * The `fetchVectors` option: any database, as a function from ids to their rows or vectors. A
+ * filtered query (`filter`, `columns`) passes them as `request`: return only the rows that match,
+ * with the columns as `row`, or throw when the filter cannot be applied.
+ */
 export type FetchVectors = (
   ids: readonly Id[],
-) => Promise<Iterable<{ id: Id; vector: ArrayLike<number>; text?: string | null }> | Map<Id, ArrayLike<number>>>;
+  request?: MatchRequest,
+) => Promise<Iterable<{ id: Id; vector: ArrayLike<number>; text?: string | null; row?: Record<string, unknown> }> | Map<Id, ArrayLike<number>>>;

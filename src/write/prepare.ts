@@ -12,6 +12,8 @@ export interface PreparedBatch {
   ids: Id[];
   vectors: Float32Array;
   texts: (string | null | undefined)[];
+  /** The items' other columns (`row`), when any has them. */
+  rows?: (Record<string, unknown> | undefined)[];
   /** Write the rows to the store too (not when they come from it). */
   toStore: boolean;
   /** A build's batch: the position recorded when it lands. */
@@ -34,8 +36,13 @@ export function prepareItems(items: readonly IndexItem[], dim: number): Prepared
     if (item.text !== undefined && item.text !== null && typeof item.text !== 'string') {
       throw new LshrsError('BAD_OPTION', `${label}: text must be a string, got ${typeof item.text}`);
     }
+    if (item.row !== undefined && (typeof item.row !== 'object' || item.row === null || Array.isArray(item.row))) {
+      throw new LshrsError('BAD_OPTION', `${label}: row must be an object of column values`);
+    }
   });
-  return { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text), toStore: true };
+  const batch: PreparedBatch = { idType, ids: kept.map((item) => item.id), vectors, texts: kept.map((item) => item.text), toStore: true };
+  if (kept.some((item) => item.row !== undefined)) batch.rows = kept.map((item) => item.row);
+  return batch;
 }
 
 /** What a build does with a row it cannot index (NULL or unusable vector). */

@@ -242,6 +242,7 @@ export class Writer {
         id,
         vector: batch.vectors.subarray(i * shape.dim, (i + 1) * shape.dim),
         text: batch.texts[i],
+        ...(batch.rows?.[i] === undefined ? {} : { row: batch.rows[i] }),
       }));
       await store.upsert(writes);
       if (trace) {
