@@ -289,7 +289,7 @@ export interface QueryFigures {
 const query = (data: Dataset, q: number) => data.queries.subarray(q * data.dim, (q + 1) * data.dim);
 
 /** Server-side microseconds of each command so far (INFO commandstats), by command name (lower case). */
-async function commandUsec(redis: Redis): Promise<Map<string, number>> {
+export async function commandUsec(redis: Redis): Promise<Map<string, number>> {
   const usec = new Map<string, number>();
   for (const match of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):.*?\busec=(\d+)/gm)) usec.set(match[1], Number(match[2]));
   return usec;
@@ -301,7 +301,7 @@ async function commandUsec(redis: Redis): Promise<Map<string, number>> {
  * runs inside Redis appear in commandstats too, and again inside their EVALSHA's usec: only what
  * the client sent is summed, so nothing is counted twice; INFO itself is never among them.
  */
-function busyMs(before: Map<string, number>, after: Map<string, number>, sent: ReadonlySet<string>): number {
+export function busyMs(before: Map<string, number>, after: Map<string, number>, sent: ReadonlySet<string>): number {
   let usec = 0;
   for (const [name, total] of after) {
     if (sent.has(name.split('|')[0])) usec += total - (before.get(name) ?? 0);
