@@ -38,6 +38,8 @@ export interface CreateTableOptions {
   vectorColumn?: string;
   /** `null` for none. @defaultValue "text" */
   textColumn?: string | null;
+  /** A jsonb column for other data of each row (filters reach its keys as `column.key`), with a GIN index. @defaultValue none */
+  metadataColumn?: string;
 }
 
 const STORE_OPTIONS = optionNames<PostgresVectorStoreOptions>({
@@ -57,6 +59,7 @@ const TABLE_OPTIONS = optionNames<CreateTableOptions & { table: string }>({
   idColumn: true,
   vectorColumn: true,
   textColumn: true,
+  metadataColumn: true,
 });
 
 type VectorKind = 'float4[]' | 'float8[]' | 'bytea' | 'vector';
@@ -244,7 +247,13 @@ export class PostgresVectorStore implements VectorStore {
     const id = quoteIdent(options.idColumn ?? 'id');
     const vector = quoteIdent(options.vectorColumn ?? 'embedding');
     const text = options.textColumn === null ? '' : `, ${quoteIdent(options.textColumn ?? 'text')} text`;
-    await pool.query(`CREATE TABLE IF NOT EXISTS ${quoteTable(options.table)} (${id} ${idType} PRIMARY KEY, ${vector} ${column} NOT NULL${text})`);
+    const metadata = options.metadataColumn === undefined ? '' : `, ${quoteIdent(options.metadataColumn)} jsonb NOT NULL DEFAULT '{}'`;
+    const table = quoteTable(options.table);
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (${id} ${idType} PRIMARY KEY, ${vector} ${column} NOT NULL${text}${metadata})`);
+    if (options.metadataColumn !== undefined) {
+      const name = `${options.table.split('.').pop()}_${options.metadataColumn}_gin`.slice(0, 63);
+      await pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${table} USING gin (${quoteIdent(options.metadataColumn)})`);
+    }
   }
 
   /** {@link PostgresVectorStore.createTable} for this store's table and column names. */
