@@ -201,6 +201,70 @@ describe.each([5, 6])('a project on ioredis %i', (major) => {
   );
 });
 
+/** The README's LangChain.js example as one ESM file, with the embeddings it leaves to the reader. */
+function langchainExampleSource(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const code = readme.split(/^### LangChain\.js$/m)[1]?.match(/^```ts\n([\s\S]*?)^```$/m)?.[1];
+  if (!code) throw new Error('README.md has no ```ts block under "### LangChain.js"');
+  const lines = code.split('\n');
+  const imports = lines.filter((line) => line.startsWith('import '));
+  const body = lines.filter((line) => !line.startsWith('import ')).join('\n');
+  // Deterministic embeddings of 1,536 dimensions: each word adds to a few hashed coordinates.
+  const prelude = `
+import { Embeddings } from '@langchain/core/embeddings';
+class WordEmbeddings extends Embeddings {
+  constructor() { super({}); }
+  async embedDocuments(texts: string[]): Promise<number[][]> { return texts.map((t) => this.embed(t)); }
+  async embedQuery(text: string): Promise<number[]> { return this.embed(text); }
+  private embed(text: string): number[] {
+    const v = new Array<number>(1536).fill(0);
+    v[0] = 0.01;
+    for (const word of text.toLowerCase().match(/[a-z]+/g) ?? []) {
+      let h = 2166136261;
+      for (const ch of word) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+      v[(h >>> 0) % 1536] += 1;
+    }
+    return v;
+  }
+}
+const embeddings = new WordEmbeddings();
+`;
+  const epilogue = `
+console.log(JSON.stringify({
+  older: older.map(([doc, score]) => [doc.metadata.source, typeof score]).sort(),
+  docs: docs.map((doc) => doc.pageContent),
+}));
+await index.clear();
+await redis.quit();
+await pool.end();
+`;
+  return `${imports.join('\n')}\n${prelude}${body}${epilogue}`;
+}
+
+test("the README's LangChain.js example compiles under strict and runs from the packed tarball", async () => {
+  const project = join(work, 'app-langchain');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app-langchain', private: true }));
+  const tarball = readdirSync(work).find((f) => f.endsWith('.tgz')) as string;
+  npmInstall(project, [join(work, tarball), 'ioredis', 'pg', '@langchain/core@1', '@types/pg@8', '@types/node@20', '@types/redis-errors@1']);
+  writeFileSync(join(project, 'example.mts'), langchainExampleSource());
+  const compilerOptions = { strict: true, target: 'es2022', types: ['node'], module: 'node16', moduleResolution: 'node16', outDir: 'out' };
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['example.mts'] }));
+  try {
+    execFileSync(TSC, ['-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`tsc failed on the LangChain.js example:\n${stdout ?? ''}${stderr ?? ''}`);
+  }
+  expect(await runQuickStart(project, join('out', 'example.mjs'))).toEqual({
+    older: [
+      ['postgres', 'number'],
+      ['redis', 'number'],
+    ],
+    docs: ['Redis keeps the buckets'],
+  });
+}, 300_000);
+
 test('the default install is lean: no DuckDB, and readParquet says what to install', () => {
   const project = projects.get(6) as string;
   expect(existsSync(join(project, 'node_modules', '@duckdb'))).toBe(false);
