@@ -18,7 +18,7 @@ export type { BucketSize } from './redis/ops';
 export type { Hit } from './query/rerank';
 export { TRACE_CHANNELS } from './tracing';
 export type { QueryTrace, QueryPhases, FilterTrace, IndexTrace, IndexPhases, DeleteTrace } from './tracing';
-export { FILTER_MAX_CANDIDATES, FILTER_MAX_PROBES } from './query/search';
+export { FILTER_MAX_CANDIDATES, FILTER_MAX_PROBES, FILTER_PROBE_EXPONENT } from './query/search';
 export type { Filter, FieldCondition, FilterValue, SqlCondition } from './stores/filter';
 export { LshrsError } from './errors';
 export type { LshrsErrorCode } from './errors';
