@@ -92,6 +92,28 @@ local function ordinal_key(ordinal, pages)
   return base .. ':o:' .. math.fmod(ordinal, pages)
 end
 
+-- An integer id below 2^31 is its own ordinal: its records carry the id itself, and it has no
+-- ordinal -> id entry. Every other id takes a counted ordinal with an entry: from 0 in a string
+-- index, from 2^31 in an integer one, so that the two kinds never meet.
+local DIRECT_LIMIT = 2147483648
+
+local function direct_ordinal(id_type, id)
+  if id_type ~= 'int' then return nil end
+  local n = tonumber(id)
+  if n and n < DIRECT_LIMIT then return n end
+  return nil
+end
+
+local function is_direct(id_type, ordinal)
+  return id_type == 'int' and ordinal < DIRECT_LIMIT
+end
+
+-- The id of an ordinal: itself when direct, else its entry (false when it has none).
+local function id_of_ordinal(id_type, ordinal, pages)
+  if is_direct(id_type, ordinal) then return tostring(ordinal) end
+  return redis.call('HGET', ordinal_key(ordinal, pages), ordinal)
+end
+
 local function ordinal_bytes(ordinal)
   local b4 = ordinal % 256
   local b3 = math.floor(ordinal / 256) % 256

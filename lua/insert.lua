@@ -14,8 +14,9 @@ ARGV[12+2n]  m, the number of meta field/value pairs that follow (written with t
              build's position, so the position moves exactly when the batch lands)
 then those pairs, then one triple per id (each id at most once): id, reverse page, signature (band
 values, `width` bytes each, then the sketch)
-A new id takes the next ordinal of the meta; an id already indexed keeps its ordinal, and its
-records move only where its band values or sketch changed.
+A new id takes its ordinal: an integer id below 2^31 is its own, any other the next of the meta's
+count (common.lua, direct_ordinal); an id already indexed keeps its ordinal, and its records move
+only where its band values or sketch changed.
 Returns {added, moved, unchanged, created, epoch, seq}: created is 1 when this call created the
 meta hash; epoch and seq are the caller's new view of the index.
 Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
@@ -59,7 +60,7 @@ local next_ordinal = tonumber(redis.call('HGET', meta, 'ordinals') or '0')
 local first_ordinal = next_ordinal
 local changes = new_changes()
 local ignore = function() end
-local moved, unchanged = 0, 0
+local added, moved, unchanged = 0, 0, 0
 local sketch_at = bands * width + 1
 for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
@@ -86,9 +87,16 @@ for i = first_item, #ARGV, 3 do
       end
       moved = moved + 1
     else
-      ord4 = ordinal_bytes(next_ordinal)
-      redis.call('HSET', ordinal_key(next_ordinal, pages), next_ordinal, id)
-      next_ordinal = next_ordinal + 1
+      local direct = direct_ordinal(id_type, id)
+      if direct then
+        ord4 = ordinal_bytes(direct)
+      else
+        if id_type == 'int' and next_ordinal < DIRECT_LIMIT then next_ordinal = DIRECT_LIMIT end
+        ord4 = ordinal_bytes(next_ordinal)
+        redis.call('HSET', ordinal_key(next_ordinal, pages), next_ordinal, id)
+        next_ordinal = next_ordinal + 1
+      end
+      added = added + 1
       for k = 1, bands do
         local c = change_of(changes, k, new[k])
         c.add[#c.add + 1] = ord4 .. sketch
@@ -98,7 +106,6 @@ for i = first_item, #ARGV, 3 do
   end
 end
 apply_changes(changes, size, cap)
-local added = next_ordinal - first_ordinal
 if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
 if next_ordinal > first_ordinal then redis.call('HSET', meta, 'ordinals', next_ordinal) end
 local view = count_write()

@@ -46,7 +46,7 @@ for i = 10, #ARGV, 2 do
       c.remove[#c.remove + 1] = { bytes = bytes, missing = missing }
     end
     local ordinal = ordinal_of(ord4)
-    redis.call('HDEL', ordinal_key(ordinal, pages), ordinal)
+    if not is_direct(ARGV[4], ordinal) then redis.call('HDEL', ordinal_key(ordinal, pages), ordinal) end
     redis.call('HDEL', reverse, id)
     removed = removed + 1
   else

@@ -61,7 +61,7 @@ local counted_removal = function() removed = removed - 1 end
 for i = last_rejoin + 1, #ARGV, 3 do
   local band, value, record = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
   local ordinal = ordinal_of(record)
-  local id = redis.call('HGET', ordinal_key(ordinal, pages), ordinal)
+  local id = id_of_ordinal(stored[2], ordinal, pages)
   local keep = false
   if id then
     local reverse = redis.call('HGET', reverse_key(page_of(id, stored[2], pages)), id)

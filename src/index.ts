@@ -42,7 +42,7 @@ export type { BandParams, OptimalParamsOptions } from './params/scurve';
 export { hyperplanes, planesFingerprint } from './hashing/hyperplanes';
 export { bandValues } from './hashing/signatures';
 export { probeSequence, projections } from './hashing/probes';
-export { sizedRows, SIZED_BANDS } from './params/shape';
+export { sizedRows, sizedReversePages, SIZED_BANDS } from './params/shape';
 export type { Probe } from './hashing/probes';
 export { readParquet, countParquetRows } from './parquet/read';
 export { tuneCandidates, randomPairCollision } from './params/tune';

@@ -65,7 +65,10 @@ export interface LSHRSOptions extends ShapeOptions {
    * Fixed for the life of the index. @defaultValue true
    */
   centre?: boolean | ArrayLike<number>;
-  /** Hashes the reverse records are spread over (in each shard); fixed for the life of the index. @defaultValue 65536 */
+  /**
+   * Hashes the reverse records are spread over (in each shard); fixed for the life of the index.
+   * @defaultValue sized by `expectedSize` (about 48-96 ids a page, `sizedReversePages`), else 65536
+   */
   reversePages?: number;
   /**
    * Shards the ids are spread over, each under its own hash tag (its own Redis Cluster slot, so

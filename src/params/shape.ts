@@ -84,6 +84,15 @@ export function sizedRows(size: number): number {
   return Math.min(MAX_ROWS_PER_BAND, Math.max(8, Math.ceil(Math.log2(size / 64))));
 }
 
+/**
+ * Reverse pages for an index of about `size` ids in each shard: at most ~96 ids a page, so that a
+ * page stays in Redis' compact listpack encoding (up to 128 fields by default) without a small
+ * index paying a hash key for every id or two; 65536, the default, from ~6.3M ids a shard.
+ */
+export function sizedReversePages(size: number): number {
+  return 2 ** Math.min(16, Math.max(6, Math.ceil(Math.log2(size / 96))));
+}
+
 const positiveInt = (name: string, value: unknown, max: number) => intOption(name, value, 1, max);
 
 /** Validates the shape options and fills in the defaults (bands and rows from the S-curve planner). */
@@ -93,8 +102,12 @@ export function resolveShape(options: ShapeOptions): IndexShape {
   if (!(typeof seed === 'string' ? seed.length > 0 && seed.length <= 128 : Number.isSafeInteger(seed))) {
     throw new LshrsError('BAD_OPTION', `seed must be a safe integer or a string of 1-128 characters, got ${String(seed)}`);
   }
-  const reversePages = positiveInt('reversePages', options.reversePages ?? SHAPE_DEFAULTS.reversePages, 1 << 24);
   const shards = positiveInt('shards', options.shards ?? SHAPE_DEFAULTS.shards, MAX_SHARDS);
+  const sizedPages =
+    options.expectedSize === undefined
+      ? SHAPE_DEFAULTS.reversePages
+      : sizedReversePages(positiveInt('expectedSize', options.expectedSize, 2 ** 40) / shards);
+  const reversePages = positiveInt('reversePages', options.reversePages ?? sizedPages, 1 << 24);
   let bands = options.numBands;
   let rows = options.rowsPerBand;
   if (bands === undefined || rows === undefined) {

@@ -359,7 +359,7 @@ export class Searcher {
     }
     signal?.throwIfAborted();
     if (trace) mark = performance.now();
-    const raw = await index.idsOf(ranked.shard, ranked.ordinal);
+    const raw = await index.idsOf(ranked.shard, ranked.ordinal, idType);
     const out: Ranked = { ids: [], collisions: [], estimates: [] };
     let missing = 0;
     raw.forEach((id, i) => {

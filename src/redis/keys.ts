@@ -19,7 +19,7 @@ export interface IndexKeys {
   /** The overflow list of a full bucket. */
   overflow(band: number, value: number): string;
   reverse(page: number): string;
-  /** The ordinal -> id hash of a page. */
+  /** The ordinal -> id hash of a page (counted ordinals only: see DIRECT_ORDINAL_LIMIT). */
   ordinals(page: number): string;
 }
 
@@ -94,3 +94,10 @@ export function indexLayout(prefix: string, shards: number): IndexLayout {
     overflowPatterns: shards === 1 ? [`${rootGlob}:x:*`] : [`${shardGlob}:x:*`],
   };
 }
+
+/**
+ * An integer id below this is its own ordinal (the 4-byte field of its bucket records) and has no
+ * ordinal -> id entry; other ids take counted ordinals (from 0 in a string index, from this in an
+ * integer one). lua/common.lua says the same (DIRECT_LIMIT).
+ */
+export const DIRECT_ORDINAL_LIMIT = 2 ** 31;

@@ -96,6 +96,28 @@ local function ordinal_key(ordinal, pages)
   return base .. ':o:' .. math.fmod(ordinal, pages)
 end
 
+-- An integer id below 2^31 is its own ordinal: its records carry the id itself, and it has no
+-- ordinal -> id entry. Every other id takes a counted ordinal with an entry: from 0 in a string
+-- index, from 2^31 in an integer one, so that the two kinds never meet.
+local DIRECT_LIMIT = 2147483648
+
+local function direct_ordinal(id_type, id)
+  if id_type ~= 'int' then return nil end
+  local n = tonumber(id)
+  if n and n < DIRECT_LIMIT then return n end
+  return nil
+end
+
+local function is_direct(id_type, ordinal)
+  return id_type == 'int' and ordinal < DIRECT_LIMIT
+end
+
+-- The id of an ordinal: itself when direct, else its entry (false when it has none).
+local function id_of_ordinal(id_type, ordinal, pages)
+  if is_direct(id_type, ordinal) then return tostring(ordinal) end
+  return redis.call('HGET', ordinal_key(ordinal, pages), ordinal)
+end
+
 local function ordinal_bytes(ordinal)
   local b4 = ordinal % 256
   local b3 = math.floor(ordinal / 256) % 256
@@ -223,7 +245,8 @@ KEYS[1], ARGV[1] (key base), ARGV[2] (fingerprint), ARGV[3] (view): as in common
 ARGV[4]   reverse pages (the ordinal -> id hashes are spread over as many)
 then the ordinals
 A query ranks what one MGET of its buckets returned in the client; this second, bounded call (one
-HGET per candidate kept, never per candidate read) turns the few it keeps into ids.
+HGET per candidate kept, never per candidate read) turns the few it keeps into ids. Direct
+ordinals (integer ids below 2^31, common.lua) are their ids: the client sends only the others.
 Returns {id type ("" for an empty index), epoch, seq (the caller's view), id or false per ordinal}:
 false for an ordinal whose id was removed since the buckets were read.
 Errors: "LSHRS_PARAMS", "LSHRS_LOST" (common.lua).
@@ -233,7 +256,7 @@ if refused then return refused end
 local pages = tonumber(ARGV[4])
 local out = { stored[2] or '', stored[3] or '', tonumber(stored[4]) or 0 }
 for i = 5, #ARGV do
-  out[#out + 1] = redis.call('HGET', ordinal_key(tonumber(ARGV[i]), pages), ARGV[i])
+  out[#out + 1] = id_of_ordinal(stored[2], tonumber(ARGV[i]), pages)
 end
 return out
 `),
@@ -254,8 +277,9 @@ ARGV[12+2n]  m, the number of meta field/value pairs that follow (written with t
              build's position, so the position moves exactly when the batch lands)
 then those pairs, then one triple per id (each id at most once): id, reverse page, signature (band
 values, \`width\` bytes each, then the sketch)
-A new id takes the next ordinal of the meta; an id already indexed keeps its ordinal, and its
-records move only where its band values or sketch changed.
+A new id takes its ordinal: an integer id below 2^31 is its own, any other the next of the meta's
+count (common.lua, direct_ordinal); an id already indexed keeps its ordinal, and its records move
+only where its band values or sketch changed.
 Returns {added, moved, unchanged, created, epoch, seq}: created is 1 when this call created the
 meta hash; epoch and seq are the caller's new view of the index.
 Errors: "LSHRS_PARAMS", "LSHRS_LOST", "LSHRS_IDTYPE" (common.lua).
@@ -299,7 +323,7 @@ local next_ordinal = tonumber(redis.call('HGET', meta, 'ordinals') or '0')
 local first_ordinal = next_ordinal
 local changes = new_changes()
 local ignore = function() end
-local moved, unchanged = 0, 0
+local added, moved, unchanged = 0, 0, 0
 local sketch_at = bands * width + 1
 for i = first_item, #ARGV, 3 do
   local id, sig = ARGV[i], ARGV[i + 2]
@@ -326,9 +350,16 @@ for i = first_item, #ARGV, 3 do
       end
       moved = moved + 1
     else
-      ord4 = ordinal_bytes(next_ordinal)
-      redis.call('HSET', ordinal_key(next_ordinal, pages), next_ordinal, id)
-      next_ordinal = next_ordinal + 1
+      local direct = direct_ordinal(id_type, id)
+      if direct then
+        ord4 = ordinal_bytes(direct)
+      else
+        if id_type == 'int' and next_ordinal < DIRECT_LIMIT then next_ordinal = DIRECT_LIMIT end
+        ord4 = ordinal_bytes(next_ordinal)
+        redis.call('HSET', ordinal_key(next_ordinal, pages), next_ordinal, id)
+        next_ordinal = next_ordinal + 1
+      end
+      added = added + 1
       for k = 1, bands do
         local c = change_of(changes, k, new[k])
         c.add[#c.add + 1] = ord4 .. sketch
@@ -338,7 +369,6 @@ for i = first_item, #ARGV, 3 do
   end
 end
 apply_changes(changes, size, cap)
-local added = next_ordinal - first_ordinal
 if added > 0 then redis.call('HINCRBY', meta, 'ids', added) end
 if next_ordinal > first_ordinal then redis.call('HSET', meta, 'ordinals', next_ordinal) end
 local view = count_write()
@@ -393,7 +423,7 @@ for i = 10, #ARGV, 2 do
       c.remove[#c.remove + 1] = { bytes = bytes, missing = missing }
     end
     local ordinal = ordinal_of(ord4)
-    redis.call('HDEL', ordinal_key(ordinal, pages), ordinal)
+    if not is_direct(ARGV[4], ordinal) then redis.call('HDEL', ordinal_key(ordinal, pages), ordinal) end
     redis.call('HDEL', reverse, id)
     removed = removed + 1
   else
@@ -469,7 +499,7 @@ local counted_removal = function() removed = removed - 1 end
 for i = last_rejoin + 1, #ARGV, 3 do
   local band, value, record = tonumber(ARGV[i]) + 1, tonumber(ARGV[i + 1]), ARGV[i + 2]
   local ordinal = ordinal_of(record)
-  local id = redis.call('HGET', ordinal_key(ordinal, pages), ordinal)
+  local id = id_of_ordinal(stored[2], ordinal, pages)
   local keep = false
   if id then
     local reverse = redis.call('HGET', reverse_key(page_of(id, stored[2], pages)), id)

@@ -11,7 +11,7 @@ import type { IndexShape, ShapeOptions } from '../params/shape';
  * Version of the Redis layout; stored in the meta hash. 2: buckets are strings of packed records
  * (ordinal and sketch) ranked in the client, ordinals map to ids, the mean is stored.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** A meta hash as HGETALL returns it. */
 export type MetaHash = Record<string, string>;

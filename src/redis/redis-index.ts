@@ -10,7 +10,7 @@ import type { DeleteResult, IndexDescription, IndexResult } from '../options';
 import type { IndexShape } from '../params/shape';
 import { dataNodes, keyPrefixOf, nodeName, type RedisClient } from './connection';
 import { checkWaitForReplicas, confirmReplicas, settleAll, splitByShard, type WaitForReplicas } from './fanout';
-import { indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
+import { DIRECT_ORDINAL_LIMIT, indexKeys, indexLayout, type IndexKeys, type IndexLayout } from './keys';
 import { buildOf, decodeMean, encodeShape, fingerprint, mismatchError, shardIdCounts, storedIdType, storeOf, type MetaHash } from './meta';
 import { clearIndex, measureIndex, type IndexFootprint } from './ops';
 import { gatherBuckets, idsOfOrdinals, insertBatch, lostError, readMeta, removeBatch, type ScriptContext } from './script-calls';
@@ -337,15 +337,22 @@ export class RedisIndex {
     return gathered;
   }
 
-  /** The ids of (shard, ordinal) pairs: one ids.lua call per shard involved; null for one removed since. */
-  async idsOf(shards: ArrayLike<number>, ordinals: ArrayLike<number>): Promise<(string | null)[]> {
+  /**
+   * The ids of (shard, ordinal) pairs: a direct ordinal (an integer id below 2^31) is its id; the
+   * others take one ids.lua call per shard involved, null for one removed since.
+   */
+  async idsOf(shards: ArrayLike<number>, ordinals: ArrayLike<number>, idType: IdType): Promise<(string | null)[]> {
     const byShard = new Map<number, number[]>();
+    const ids: (string | null)[] = new Array(ordinals.length).fill(null);
     for (let i = 0; i < ordinals.length; i++) {
+      if (idType === 'int' && ordinals[i] < DIRECT_ORDINAL_LIMIT) {
+        ids[i] = String(ordinals[i]);
+        continue;
+      }
       const list = byShard.get(shards[i]);
       if (list) list.push(i);
       else byShard.set(shards[i], [i]);
     }
-    const ids: (string | null)[] = new Array(ordinals.length).fill(null);
     await settleAll(
       [...byShard].map(async ([shard, positions]) => {
         const found = await idsOfOrdinals(

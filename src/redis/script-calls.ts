@@ -200,11 +200,21 @@ async function identityError(ctx: ScriptContext, fingerprint: string, epoch: str
 
 /**
  * One MGET on one tag: the identity string first (so the parameter check is atomic with the read),
- * then the buckets. A read command, not a script: Redis only copies the strings out, and a
- * cluster client may send it to a replica.
+ * then the buckets; pipelined with it, the meta's epoch and sequence, so that a handle notices an
+ * index lost behind it (an evicted meta, a restored snapshot) even when no script call follows
+ * (a query of direct ordinals). Read commands, not a script: Redis only copies the strings out,
+ * and a cluster client may send them to a replica.
  */
 export async function gatherBuckets(ctx: ScriptContext, bucketKeys: readonly string[]): Promise<BucketsGathered> {
-  const reply = await ctx.client.mgetBuffer(ctx.keys.ident, ...bucketKeys);
+  const replies =
+    (await ctx.client
+      .pipeline()
+      .mgetBuffer(ctx.keys.ident, ...bucketKeys)
+      .hmget(ctx.keys.meta, 'epoch', 'seq')
+      .exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  const reply = replies[0][1] as (Buffer | null)[];
+  const [metaEpoch, metaSeq] = replies[1][1] as (string | null)[];
   const ident = reply[0];
   if (!ident) {
     if (ctx.view) throw lostError(ctx, ':0');
@@ -212,7 +222,9 @@ export async function gatherBuckets(ctx: ScriptContext, bucketKeys: readonly str
   }
   const [fingerprint, epoch, type] = ident.toString('utf8').split('\n');
   if (fingerprint !== ctx.fingerprint || (ctx.view && ctx.view.epoch !== epoch)) throw await identityError(ctx, fingerprint, epoch);
-  observeView(ctx, epoch, 0);
+  const seq = Number(metaSeq ?? 0);
+  if (ctx.view && (metaEpoch !== epoch || seq < ctx.view.seq)) throw lostError(ctx, `${metaEpoch ?? ''}:${seq}`);
+  observeView(ctx, epoch, metaEpoch === epoch ? seq : 0);
   return { idType: type === 'int' || type === 'str' ? type : undefined, buckets: reply.slice(1) };
 }
 

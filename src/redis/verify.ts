@@ -1,6 +1,6 @@
 import { unpackSignature } from '../hashing/signatures';
 import { decodeId, type Id, type IdType } from '../ids';
-import type { IndexLayout } from './keys';
+import { DIRECT_ORDINAL_LIMIT, type IndexLayout } from './keys';
 import { shardIdCounts, storedIdType, type MetaHash } from './meta';
 import { scanKeys } from './ops';
 import { removeBatch, repairBatch, type ScriptContext, type Stray } from './script-calls';
@@ -153,12 +153,16 @@ export async function verifyIndex(deps: VerifyDeps, repair: boolean): Promise<Ve
         for (let from = 0; from < held.length; from += 1000) {
           const part = held.slice(from, from + 1000);
           const ordinals = part.map((record) => record.readUInt32BE(0));
+          const direct = (ordinal: number) => idType === 'int' && ordinal < DIRECT_ORDINAL_LIMIT;
           const idPipeline = batch.node.pipeline();
-          for (const ordinal of ordinals) idPipeline.hget(batch.onNode(keys.ordinals(ordinal % deps.reversePages)), String(ordinal));
-          const ids = ((await idPipeline.exec()) ?? []).map(([err, id]) => {
+          for (const ordinal of ordinals)
+            if (!direct(ordinal)) idPipeline.hget(batch.onNode(keys.ordinals(ordinal % deps.reversePages)), String(ordinal));
+          const counted = ((await idPipeline.exec()) ?? []).map(([err, id]) => {
             if (err) throw err;
             return id as string | null;
           });
+          let next = 0;
+          const ids = ordinals.map((ordinal) => (direct(ordinal) ? String(ordinal) : counted[next++]));
           const reversePipeline = batch.node.pipeline();
           for (const id of ids) reversePipeline.hgetBuffer(batch.onNode(keys.reverse(id === null ? 0 : deps.pageOf(decodeId(id, idType)))), id ?? '');
           const reverses = (await reversePipeline.exec()) ?? [];

@@ -85,7 +85,8 @@ describe('candidates ranked by sketch in the client', () => {
       for (const bucket of await redis.mgetBuffer(...keys)) {
         for (let at = 0; bucket && at < bucket.length; at += recordSize) ordinals.add(bucket.readUInt32BE(at));
       }
-      const ids = await Promise.all([...ordinals].map((o) => redis.hget(`{${prefix}}:o:${o % 65536}`, String(o))));
+      // Integer ids below 2^31 are their own ordinals: the records carry the ids themselves.
+      const ids = [...ordinals].map(String);
       const found = (await lsh.query(q, { rerank: false, topK: 1000, probes })).map((h) => String(h.id));
       expect(new Set(found)).toEqual(new Set(ids));
       expect(found.length).toBeGreaterThan(previous);
@@ -100,6 +101,11 @@ describe('candidates ranked by sketch in the client', () => {
     expect(shape(6_400_000).shape).toMatchObject({ bands: 4, rows: 17 });
     expect(shape(1_000_000).probes).toBe(defaultProbes(14, 4));
     expect(new LSHRS({ redis, dim: DIM }).shape).toMatchObject({ bands: 4, rows: 14, sketchBits: 256, bucketCap: 4096, centre: true });
+    // It sizes the reverse pages too (at most ~96 ids a page, per shard); without it, 65536.
+    expect([13_400, 100_000, 1_000_000, 6_400_000, 50_000_000].map((n) => shape(n).shape.reversePages)).toEqual([256, 2048, 16384, 65536, 65536]);
+    expect(new LSHRS({ redis, dim: DIM, expectedSize: 1_000_000, shards: 4 }).shape.reversePages).toBe(4096);
+    expect(new LSHRS({ redis, dim: DIM, expectedSize: 1_000_000, reversePages: 7 }).shape.reversePages).toBe(7);
+    expect(new LSHRS({ redis, dim: DIM }).shape.reversePages).toBe(65536);
     for (const bad of [0, 1.5, 5000]) expect(() => new LSHRS({ redis, dim: DIM, probes: bad })).toThrow(/probes must be an integer from 1 to 4096/);
     expect(() => new LSHRS({ redis, dim: DIM, expectedSize: -3 })).toThrow(/expectedSize must be an integer/);
   });

@@ -153,7 +153,7 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
       const { lsh, prefix } = await setUp();
       const vectors = randomVectors(20, 'i');
       await lsh.index(vectors.map((vector, id) => ({ id, vector, text: `t${id}` })));
-      expect((await keysHolding(redis, prefix, '7')).length).toBe(10); // 8 buckets, its reverse record, its ordinal
+      expect((await keysHolding(redis, prefix, '7')).length).toBe(9); // 8 buckets and its reverse record (it is its own ordinal)
       expect(await lsh.delete([7, 8, 999])).toEqual({ removed: 2, unknown: 1 });
       expect(await keysHolding(redis, prefix, '7')).toEqual([]);
       expect(await keysHolding(redis, prefix, '8')).toEqual([]);
@@ -327,16 +327,23 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
     if (shards === 1)
       test('keys follow the documented schema and share one hash tag', async () => {
         const { lsh, prefix } = await setUp();
-        await lsh.ingest(70000, randomVectors(1, 'p')[0]);
+        const [v1, v2] = randomVectors(2, 'p');
+        await lsh.ingest(70000, v1);
+        // An integer id below 2^31 is its own ordinal: no ordinal entry.
+        expect((await keysOf(redis, prefix)).filter((k) => k.includes(':o:'))).toEqual([]);
+        // A larger one takes the first counted ordinal, 2^31, whose entry is in page 2^31 mod 65536 = 0.
+        await lsh.ingest(2 ** 40, v2);
+        await lsh.delete(2 ** 40);
+        await lsh.ingest(2 ** 41, v2);
         const keys = await keysOf(redis, prefix);
         expect(keys).toContain(`{${prefix}}:meta`);
         expect(keys).toContain(`{${prefix}}:r:${70000 % 65536}`);
-        expect(keys.filter((k) => /:b:\d+:\d+$/.test(k))).toHaveLength(8);
-        expect(keys).toContain(`{${prefix}}:o:0`);
+        expect(keys.filter((k) => /:b:\d+:\d+$/.test(k)).length).toBeGreaterThanOrEqual(8);
+        expect(keys.filter((k) => k.includes(':o:'))).toEqual([`{${prefix}}:o:1`]); // ordinal 2^31 + 1: counted ordinals are never reused
         expect(keys).toContain(`{${prefix}}:ident`);
         const meta = await redis.hgetall(`{${prefix}}:meta`);
         expect(meta).toMatchObject({
-          schema: '2',
+          schema: '3',
           sketchBits: '256',
           bucketCap: '4096',
           mean: 'none', // one vector is too few to estimate a mean from
@@ -346,7 +353,8 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
           rows: '4',
           reversePages: '65536',
           idType: 'int',
-          ids: '1',
+          ids: '2',
+          ordinals: String(2 ** 31 + 2),
         });
         expect(meta.shards).toBeUndefined(); // a one-shard index's meta is as it was before shards existed
         // Redis Cluster hashes only the part inside the first braces: every key lands in one slot.
@@ -360,7 +368,7 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
         await lsh.ingest(70000, randomVectors(1, 'p')[0]);
         const keys = await keysOf(redis, prefix);
         const root = await redis.hgetall(`{${prefix}}:meta`);
-        expect(root).toMatchObject({ schema: '2', dim: String(DIM), bands: '8', rows: '4', shards: String(shards), idType: 'int', ids: '0' });
+        expect(root).toMatchObject({ schema: '3', dim: String(DIM), bands: '8', rows: '4', shards: String(shards), idType: 'int', ids: '0' });
         // Every shard's meta exists from the first write on, with the same parameters.
         const metas = keys.filter((k) => k.endsWith(':meta') && k !== `{${prefix}}:meta`);
         expect(metas).toHaveLength(shards);
@@ -368,9 +376,9 @@ export function coreSuite(target: CoreTarget, shards = 1): void {
           expect(meta).toMatch(new RegExp(`^\\{${prefix}#\\d+\\.\\d+\\}:meta$`));
           expect(await redis.hget(meta, 'fingerprint')).toBe(root.fingerprint);
         }
-        // The one id sits in one shard: its 8 buckets, its reverse record and its ordinal share that shard's tag.
+        // The one id sits in one shard: its 8 buckets and its reverse record (it is its own ordinal) share that shard's tag.
         const holding = await keysHolding(redis, prefix, '70000');
-        expect(holding).toHaveLength(10);
+        expect(holding).toHaveLength(9);
         const [tag] = new Set(holding.map(tagOf));
         expect(new Set(holding.map(tagOf)).size).toBe(1);
         expect(holding).toContain(`${tag}:r:${70000 % 65536}`);

@@ -24,8 +24,8 @@ test('verify finds inconsistencies planted by hand, and --repair fixes them', as
   expect(clean).toMatchObject({ ids: 50, missingFromBuckets: 0, strayInBuckets: 0, metaCount: 50, missingFromStore: [], consistent: true });
   expect(clean.repaired).toBeUndefined();
 
-  // Plant: id 3's record dropped from one of its buckets, a record of an ordinal no id has in a
-  // bucket, id 4's record in a bucket its reverse record does not name, a wrong id count, and a
+  // Plant: id 3's record dropped from one of its buckets, a record of an id that is not indexed in
+  // a bucket (ordinal 999999: an integer id below 2^31 is its own ordinal), id 4's record in a bucket its reverse record does not name, a wrong id count, and a
   // store row deleted behind lshrs.
   const recordSize = 4 + lsh.shape.sketchBits / 8;
   const valueBytes = lsh.shape.bands * Math.ceil(lsh.shape.rows / 8);
@@ -53,7 +53,7 @@ test('verify finds inconsistencies planted by hand, and --repair fixes them', as
   expect(found.examples.missingFromBuckets).toEqual([{ id: 3, bucket: three.buckets[1].key }]);
   expect(found.examples.strayInBuckets).toEqual(
     expect.arrayContaining([
-      { id: null, bucket: three.buckets[0].key },
+      { id: 999_999, bucket: three.buckets[0].key },
       { id: 4, bucket: `{${prefix}}:b:2:${otherValue}` },
     ]),
   );

@@ -1,10 +1,10 @@
 /*
  * Each script of lua/ called directly against a real Redis, in the contract of lua/common.lua:
  * KEYS[1] the meta hash, ARGV[1] the key base, ARGV[2] the fingerprint, ARGV[3] the caller's view
- * ("<epoch>:<seq>" or ""), then the script's own. The layout (schema 2): a bucket is a string of
+ * ("<epoch>:<seq>" or ""), then the script's own. The layout (schema 3): a bucket is a string of
  * packed records (a 4-byte big-endian ordinal, then the sketch), at most `cap` of them, the rest in
  * its overflow list; a reverse record is ordinal, band values and sketch; the o-map pages map
- * ordinals to ids.
+ * counted ordinals to ids (an integer id below 2^31 is its own ordinal, with no entry).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,11 +50,15 @@ const ord = (ordinal: number) => {
 const rec = (ordinal: number, sketch: Sketch) => Buffer.concat([ord(ordinal), Buffer.from(sketch)]);
 /** A reverse record: ordinal, then the whole signature. */
 const reverseRecord = (ordinal: number, signature: Buffer) => Buffer.concat([ord(ordinal), signature]);
-/** The reverse page of an integer id, as the client computes it. */
-const page = (id: number) => pageOf(id, PAGES);
-/** An insert item of an integer id: id, page, signature. */
+/**
+ * Most tests here write the string ids "1", "2", ...: they take counted ordinals (0, 1, ... in write
+ * order) and o-map entries. Integer ids below 2^31 are their own ordinals (tested apart, below).
+ */
+/** The reverse page of the string id `${id}`, as the client computes it. */
+const page = (id: number) => pageOf(String(id), PAGES);
+/** An insert item of the string id `${id}`: id, page, signature. */
 const item = (id: number, signature: Buffer): [string, number, Buffer] => [String(id), page(id), signature];
-/** A remove item of an integer id: id, page. */
+/** A remove item of the string id `${id}`: id, page. */
 const gone = (id: number): [string, number] => [String(id), page(id)];
 
 interface Tag {
@@ -105,7 +109,7 @@ const insert = (t: Tag, items: [string, number, Buffer][], options: InsertOption
       t.base,
       options.fp ?? FP,
       options.view ?? '',
-      options.idType ?? 'int',
+      options.idType ?? 'str',
       BANDS,
       WIDTH,
       SKETCH,
@@ -128,7 +132,7 @@ const remove = (t: Tag, items: [string, number][], options: { idType?: string; v
     redis,
     'remove',
     [t.meta],
-    [t.base, options.fp ?? FP, options.view ?? '', options.idType ?? 'int', BANDS, WIDTH, SKETCH, options.cap ?? CAP, PAGES, ...items.flat()],
+    [t.base, options.fp ?? FP, options.view ?? '', options.idType ?? 'str', BANDS, WIDTH, SKETCH, options.cap ?? CAP, PAGES, ...items.flat()],
   ) as Promise<Reply>;
 
 const ids = (t: Tag, ordinals: number[], options: { fp?: string; view?: string } = {}) =>
@@ -190,17 +194,17 @@ describe('insert.lua', () => {
       epoch: 'e1',
       dim: '4',
       sketchBits: '32',
-      idType: 'int',
+      idType: 'str',
       seq: '1',
     });
-    expect(await redis.get(t.ident)).toBe(`${FP}\ne1\nint`);
+    expect(await redis.get(t.ident)).toBe(`${FP}\ne1\nstr`);
     // Ordinals in write order; a bucket is its records back to back, nothing between them.
     expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(Buffer.concat([rec(0, A), rec(1, B)]));
     expect(await redis.getBuffer(t.bucket(1, 7))).toEqual(rec(0, A));
     expect(await redis.getBuffer(t.bucket(1, 8))).toEqual(rec(1, B));
     expect(await redis.exists(t.overflow(0, 3))).toBe(0);
-    expect(await redis.hgetBuffer(t.reverse(1), '1')).toEqual(reverseRecord(0, sig(3, 7, A)));
-    expect(await redis.hgetBuffer(t.reverse(2), '2')).toEqual(reverseRecord(1, sig(3, 8, B)));
+    expect(await redis.hgetBuffer(t.reverse(page(1)), '1')).toEqual(reverseRecord(0, sig(3, 7, A)));
+    expect(await redis.hgetBuffer(t.reverse(page(2)), '2')).toEqual(reverseRecord(1, sig(3, 8, B)));
     expect(await redis.hgetall(t.ordinals(0))).toEqual({ '0': '1' });
     expect(await redis.hgetall(t.ordinals(1))).toEqual({ '1': '2' });
     expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
@@ -221,15 +225,15 @@ describe('insert.lua', () => {
     expect(await insert(t, [['doc-1', pageOf('doc-1', PAGES), sig(3, 7)]], { idType: 'str' })).toEqual([1, 0, 0, 1, 'e1', 1]);
     expect(await redis.get(t.ident)).toBe(`${FP}\ne1\nstr`);
     expect(await redis.hgetBuffer(t.reverse(pageOf('doc-1', PAGES)), 'doc-1')).toEqual(reverseRecord(0, sig(3, 7)));
-    await expect(insert(t, [item(2, sig(3, 7))])).rejects.toThrow('LSHRS_IDTYPE str');
+    await expect(insert(t, [[String(2), 2, sig(3, 7)]], { idType: 'int' })).rejects.toThrow('LSHRS_IDTYPE str');
   });
 
   test('a meta without an epoch or id type gets both, and the ident string, from the first insert', async () => {
     const t = tag();
     await redis.hset(t.meta, 'fingerprint', FP, 'ids', '0');
     expect(await insert(t, [item(1, sig(3, 7))], { epoch: 'e9' })).toEqual([1, 0, 0, 0, 'e9', 1]);
-    expect(await redis.hmget(t.meta, 'epoch', 'idType')).toEqual(['e9', 'int']);
-    expect(await redis.get(t.ident)).toBe(`${FP}\ne9\nint`);
+    expect(await redis.hmget(t.meta, 'epoch', 'idType')).toEqual(['e9', 'str']);
+    expect(await redis.get(t.ident)).toBe(`${FP}\ne9\nstr`);
   });
 
   test('an unchanged id is left alone', async () => {
@@ -247,7 +251,7 @@ describe('insert.lua', () => {
     // Its old record left, its new one (same ordinal) was appended.
     expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(Buffer.concat([rec(1, B), rec(0, C)]));
     expect(await redis.getBuffer(t.bucket(1, 7))).toEqual(rec(0, C));
-    expect(await redis.hgetBuffer(t.reverse(1), '1')).toEqual(reverseRecord(0, sig(3, 7, C)));
+    expect(await redis.hgetBuffer(t.reverse(page(1)), '1')).toEqual(reverseRecord(0, sig(3, 7, C)));
     expect(await redis.hmget(t.meta, 'ids', 'ordinals')).toEqual(['2', '2']);
     expect(await redis.hgetall(t.ordinals(0))).toEqual({ '0': '1' });
     expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
@@ -261,7 +265,7 @@ describe('insert.lua', () => {
     expect(await redis.getBuffer(t.bucket(1, 9))).toEqual(rec(0, A));
     // The bucket it still names is untouched: its record stays first.
     expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(Buffer.concat([rec(0, A), rec(1, B)]));
-    expect(await redis.hgetBuffer(t.reverse(1), '1')).toEqual(reverseRecord(0, sig(3, 9, A)));
+    expect(await redis.hgetBuffer(t.reverse(page(1)), '1')).toEqual(reverseRecord(0, sig(3, 9, A)));
     expect(await redis.hmget(t.meta, 'ids', 'ordinals')).toEqual(['2', '2']);
     expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
   });
@@ -279,7 +283,7 @@ describe('insert.lua', () => {
     await insert(t, [item(1, sig(3, 7))]);
     const before = await snapshot(redis, t.prefix);
     await expect(insert(t, [item(2, sig(3, 7))], { fp: 'other', setMeta: ['buildCursor', '2'] })).rejects.toThrow(`LSHRS_PARAMS ${FP}`);
-    await expect(insert(t, [['x', 2, sig(3, 7)]], { idType: 'str', setMeta: ['buildCursor', '2'] })).rejects.toThrow('LSHRS_IDTYPE int');
+    await expect(insert(t, [['2', 2, sig(3, 7)]], { idType: 'int', setMeta: ['buildCursor', '2'] })).rejects.toThrow('LSHRS_IDTYPE str');
     expect(await snapshot(redis, t.prefix)).toEqual(before);
   });
 });
@@ -291,16 +295,16 @@ describe('remove.lua', () => {
     expect(await remove(t, [gone(1), gone(9)])).toEqual([1, 1, 'e1', 2, 0]);
     expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(rec(1, B));
     expect(await redis.exists(t.bucket(1, 7))).toBe(0); // its last record left: the key is gone
-    expect(await redis.hexists(t.reverse(1), '1')).toBe(0);
+    expect(await redis.hexists(t.reverse(page(1)), '1')).toBe(0);
     expect(await redis.hexists(t.ordinals(0), '0')).toBe(0);
     expect(await redis.hget(t.meta, 'ids')).toBe('1');
     expect(await redis.hget(t.meta, 'ordinals')).toBe('2'); // ordinals are never reused
     expect(await keysHolding(redis, t.prefix, '1')).toEqual([]);
     expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
-    await expect(remove(t, [gone(2)], { idType: 'str' })).rejects.toThrow('LSHRS_IDTYPE int');
+    await expect(remove(t, [gone(2)], { idType: 'int' })).rejects.toThrow('LSHRS_IDTYPE str');
     await expect(remove(t, [gone(2)], { fp: 'other' })).rejects.toThrow(`LSHRS_PARAMS ${FP}`);
     expect(await remove(t, [gone(2)])).toEqual([1, 0, 'e1', 3, 0]);
-    expect(await redis.exists(t.bucket(0, 3), t.bucket(1, 8), t.reverse(2), t.ordinals(1))).toBe(0);
+    expect(await redis.exists(t.bucket(0, 3), t.bucket(1, 8), t.reverse(page(2)), t.ordinals(1))).toBe(0);
   });
 
   test("an ordinal's bytes inside another record's sketch are not taken for that ordinal's record", async () => {
@@ -418,13 +422,80 @@ describe('the bucket cap', () => {
   });
 });
 
+describe('direct ordinals: an integer id below 2^31 is its own ordinal', () => {
+  const DIRECT_LIMIT = 2 ** 31;
+  /** An insert item of an integer id. */
+  const intItem = (id: number, signature: Buffer): [string, number, Buffer] => [String(id), pageOf(id, PAGES), signature];
+  const intGone = (id: number): [string, number] => [String(id), pageOf(id, PAGES)];
+  const big = DIRECT_LIMIT + 7;
+
+  test('records carry the id itself, with no o-map entry; a larger id takes a counted ordinal from 2^31', async () => {
+    const t = tag();
+    expect(await insert(t, [intItem(5, sig(3, 7, A)), intItem(big, sig(3, 8, B)), intItem(3, sig(3, 7, C))], { idType: 'int' })).toEqual([
+      3,
+      0,
+      0,
+      1,
+      'e1',
+      1,
+    ]);
+    expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(Buffer.concat([rec(5, A), rec(DIRECT_LIMIT, B), rec(3, C)]));
+    expect(await redis.hgetBuffer(t.reverse(pageOf(5, PAGES)), '5')).toEqual(reverseRecord(5, sig(3, 7, A)));
+    expect(await redis.hgetBuffer(t.reverse(pageOf(big, PAGES)), String(big))).toEqual(reverseRecord(DIRECT_LIMIT, sig(3, 8, B)));
+    expect(await redis.hmget(t.meta, 'ids', 'ordinals')).toEqual(['3', String(DIRECT_LIMIT + 1)]);
+    // The one o-map entry is the counted ordinal's, in the page of that ordinal.
+    const entries: Record<string, string> = {};
+    for (let p = 0; p < PAGES; p++) Object.assign(entries, await redis.hgetall(t.ordinals(p)));
+    expect(entries).toEqual({ [String(DIRECT_LIMIT)]: String(big) });
+    expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
+  });
+
+  test('ids.lua gives a direct ordinal back as its id, a counted one through its entry', async () => {
+    const t = tag();
+    await insert(t, [intItem(5, sig(3, 7)), intItem(big, sig(3, 8))], { idType: 'int' });
+    expect(await ids(t, [5, DIRECT_LIMIT, DIRECT_LIMIT + 1])).toEqual(['int', 'e1', 1, '5', String(big), null]);
+  });
+
+  test('remove and upsert keep the records and the o-map exact', async () => {
+    const t = tag();
+    await insert(t, [intItem(5, sig(3, 7, A)), intItem(big, sig(3, 8, B)), intItem(6, sig(3, 8, C))], { idType: 'int' });
+    expect(await insert(t, [intItem(6, sig(3, 9, C))], { idType: 'int' })).toEqual([0, 1, 0, 0, 'e1', 2]);
+    expect(await redis.getBuffer(t.bucket(1, 9))).toEqual(rec(6, C));
+    expect(await remove(t, [intGone(5), intGone(big)], { idType: 'int' })).toEqual([2, 0, 'e1', 3, 0]);
+    expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(rec(6, C));
+    for (let p = 0; p < PAGES; p++) expect(await redis.exists(t.ordinals(p))).toBe(0);
+    expect(await redis.hget(t.meta, 'ids')).toBe('1');
+    expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
+  });
+
+  test('repair keeps a direct record whose id names it and removes one whose id has no reverse record', async () => {
+    const t = tag();
+    await insert(t, [intItem(5, sig(3, 7, A))], { idType: 'int' });
+    await redis.append(t.bucket(0, 3), rec(9, B));
+    expect(
+      (
+        await repair(
+          t,
+          [],
+          [
+            [0, 3, rec(5, A)],
+            [0, 3, rec(9, B)],
+          ],
+        )
+      ).slice(0, 2),
+    ).toEqual([0, 1]);
+    expect(await redis.getBuffer(t.bucket(0, 3))).toEqual(rec(5, A));
+    expect(await consistencyProblems(redis, t.prefix, BANDS, ROWS)).toEqual([]);
+  });
+});
+
 describe('ids.lua', () => {
   test('maps ordinals to ids, false (null) for an ordinal removed or never given, with the id type and the view', async () => {
     const t = tag();
     await insert(t, [item(1, sig(3, 7)), item(2, sig(3, 8)), item(3, sig(3, 9))]);
     await remove(t, [gone(2)]);
-    expect(await ids(t, [0, 1, 2, 7])).toEqual(['int', 'e1', 2, '1', null, '3', null]);
-    expect(await ids(t, [2, 0], { view: 'e1:2' })).toEqual(['int', 'e1', 2, '3', '1']);
+    expect(await ids(t, [0, 1, 2, 7])).toEqual(['str', 'e1', 2, '1', null, '3', null]);
+    expect(await ids(t, [2, 0], { view: 'e1:2' })).toEqual(['str', 'e1', 2, '3', '1']);
   });
 
   test('on a tag without a meta: an empty id type and view, null for every ordinal', async () => {
@@ -443,7 +514,7 @@ describe('ids.lua', () => {
     const t = tag();
     await insert(t, [item(1, sig(3, 7))]);
     const reply = await redis.call('EVAL_RO', LUA_SOURCES.ids, 1, t.meta, t.base, FP, '', PAGES, 0);
-    expect(reply).toEqual(['int', 'e1', 1, '1']);
+    expect(reply).toEqual(['str', 'e1', 1, '1']);
     expect(await redis.hget(t.meta, 'seq')).toBe('1');
   });
 });
@@ -563,7 +634,7 @@ describe("the caller's view (ARGV[3])", () => {
     expect(await snapshot(redis, t.prefix)).toEqual(before);
     // A handle that saw nothing creates it anew, with a new epoch in the meta and the ident string.
     expect(await insert(t, [item(2, sig(3, 7))], { epoch: 'e2' })).toEqual([1, 0, 0, 1, 'e2', 1]);
-    expect(await redis.get(t.ident)).toBe(`${FP}\ne2\nint`);
+    expect(await redis.get(t.ident)).toBe(`${FP}\ne2\nstr`);
     await expect(insert(t, [item(3, sig(3, 7))], { view: 'e1:0' })).rejects.toThrow('LSHRS_LOST e2:1');
     await expect(remove(t, [gone(2)], { view: 'e1:0' })).rejects.toThrow('LSHRS_LOST e2:1');
     await expect(repair(t, [], [], { view: 'e1:0' })).rejects.toThrow('LSHRS_LOST e2:1');
@@ -587,7 +658,7 @@ describe("the caller's view (ARGV[3])", () => {
     expect((await repair(t, [], [])).slice(3)).toEqual(['e1', 4]);
     await expect(insert(t, [item(2, sig(3, 7))], { fp: 'other' })).rejects.toThrow('LSHRS_PARAMS');
     await expect(remove(t, [gone(1)], { view: 'e1:9' })).rejects.toThrow('LSHRS_LOST');
-    expect((await ids(t, [0])).slice(0, 3)).toEqual(['int', 'e1', 4]);
+    expect((await ids(t, [0])).slice(0, 3)).toEqual(['str', 'e1', 4]);
     expect(await redis.hget(t.meta, 'seq')).toBe('4');
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { unpackSignature } from '../../src/hashing/signatures';
 import { dataNodes, type RedisClient } from '../../src/redis/connection';
+import { DIRECT_ORDINAL_LIMIT } from '../../src/redis/keys';
 
 /** The nodes that hold data: every master of a cluster, or the one server. */
 export const mastersOf = (client: RedisClient): Promise<Redis[]> => dataNodes(client);
@@ -118,7 +119,7 @@ export async function snapshot(redis: RedisClient, prefix: string): Promise<Reco
  * Keys of the index that still name `id`: a reverse page with the id as a field, an o-map page
  * with the id as a value, and bucket strings (a record at a record boundary) or overflow lists
  * holding a record of the id's ordinal. The ordinal is the reverse record's, or without one, any
- * the o-maps give the id.
+ * the o-maps give the id; an integer id below 2^31 in an index of integer ids is always its own.
  */
 export async function keysHolding(redis: RedisClient, prefix: string, id: string): Promise<string[]> {
   const holding: string[] = [];
@@ -131,6 +132,8 @@ export async function keysHolding(redis: RedisClient, prefix: string, id: string
       if (reverse.length >= 4) ordinals.add(reverse.readUInt32BE(0));
     }
     const fromReverse = ordinals.size > 0;
+    const direct = /^\d+$/.test(id) && Number(id) < DIRECT_ORDINAL_LIMIT;
+    if (direct && (await redis.hget(`${tag}:meta`, 'idType')) === 'int') ordinals.add(Number(id));
     for (const key of keys.filter((k) => kindOf(k) === 'o')) {
       const entries = Object.entries(await redis.hgetall(key)).filter(([, value]) => value === id);
       if (entries.length === 0) continue;
@@ -215,7 +218,9 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ca
     const pages = meta.reversePages === undefined ? undefined : Number(meta.reversePages);
     const cap = meta.bucketCap === undefined ? undefined : Number(meta.bucketCap);
 
-    // o-maps: ordinal -> id, each in the page of its ordinal, each ordinal once.
+    // An integer id below 2^31 is its own ordinal, with no o-map entry; other ordinals are counted.
+    const direct = (ordinal: number) => meta.idType === 'int' && ordinal < DIRECT_ORDINAL_LIMIT;
+    // o-maps: counted ordinal -> id, each in the page of its ordinal, each ordinal once.
     const idOf = new Map<number, string>();
     for (const key of tagKeys.filter((k) => kindOf(k) === 'o')) {
       const page = Number(key.slice(`${tag}:o:`.length));
@@ -223,6 +228,7 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ca
         const ordinal = Number(field);
         if (pages !== undefined && ordinal % pages !== page) problems.push(`${key} holds ordinal ${ordinal}, whose page is ${ordinal % pages}`);
         if (idOf.has(ordinal)) problems.push(`ordinal ${ordinal} of ${tag} is in two o-map pages`);
+        if (direct(ordinal)) problems.push(`${key} holds direct ordinal ${ordinal}, which has no entry`);
         idOf.set(ordinal, id);
       }
     }
@@ -249,9 +255,13 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ca
         const owner = ordinalOwner.get(ordinal);
         if (owner !== undefined) problems.push(`ordinal ${ordinal} of ${tag} is the reverse record of both ${owner} and ${id}`);
         ordinalOwner.set(ordinal, id);
-        if (idOf.get(ordinal) !== id) problems.push(`o-map of ${tag} names ${idOf.get(ordinal) ?? 'nothing'} for ordinal ${ordinal} of ${id}`);
-        if (meta.ordinals !== undefined && ordinal >= Number(meta.ordinals)) {
-          problems.push(`${id} has ordinal ${ordinal}, not below the meta's ${meta.ordinals}`);
+        if (direct(ordinal)) {
+          if (String(ordinal) !== id) problems.push(`${id} has the direct ordinal ${ordinal}, another id's`);
+        } else {
+          if (idOf.get(ordinal) !== id) problems.push(`o-map of ${tag} names ${idOf.get(ordinal) ?? 'nothing'} for ordinal ${ordinal} of ${id}`);
+          if (meta.ordinals !== undefined && ordinal >= Number(meta.ordinals)) {
+            problems.push(`${id} has ordinal ${ordinal}, not below the meta's ${meta.ordinals}`);
+          }
         }
         values.forEach((value, band) => {
           const bucket = `${tag}:b:${band}:${value}`;
@@ -306,7 +316,7 @@ export async function consistencyProblems(redis: RedisClient, prefix: string, ca
         if (seen.has(hex)) problems.push(`${bucket} holds record ${hex} twice`);
         seen.add(hex);
         const ordinal = Buffer.from(hex, 'hex').readUInt32BE(0);
-        const id = idOf.get(ordinal);
+        const id = direct(ordinal) ? String(ordinal) : idOf.get(ordinal);
         const reverse = id === undefined ? undefined : reverseOf.get(id);
         if (id === undefined) problems.push(`${bucket} holds record ${hex}, whose ordinal ${ordinal} has no id`);
         else if (!reverse) problems.push(`${bucket} holds record ${hex} of ${id}, which has no reverse record`);
