@@ -250,7 +250,7 @@ export interface Recall {
 export interface Breakdown {
   /** Means of the traced phases (QueryTrace.phases). */
   hashMs: number;
-  /** The bucket MGET and the ids call, client-side round trips. */
+  /** The bucket MGET (and the ids call, for ids that are not their own ordinals), client-side round trips. */
   redisMs: number;
   rankMs: number;
   fetchMs: number;
