@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
+import type { Throwaway } from '../../dev/servers';
+import { benchServers } from './bench-servers';
 import { LSHRS, PostgresVectorStore, type QueryTrace, TRACE_CHANNELS } from '../../src';
 import { ExactTopK } from '../../src/query/rerank';
 import { withSection } from '../lib/report-sections';
@@ -156,18 +157,12 @@ async function main(): Promise<void> {
   const started = performance.now();
   const throwaway: Throwaway[] = [];
   // REDIS_URL / DATABASE_URL select servers (a loaded table is then kept between runs); otherwise throwaway ones are started.
-  let redisUrl = process.env.REDIS_URL;
-  let databaseUrl = process.env.DATABASE_URL;
-  if (!redisUrl) {
-    const server = await startRedis();
-    throwaway.push(server);
-    redisUrl = server.url;
-  }
-  if (!databaseUrl) {
-    const server = await startPostgres();
-    throwaway.push(server);
-    databaseUrl = server.url;
-  }
+  const { redisUrl, databaseUrl } = await benchServers({ redisUrl: process.env.REDIS_URL, databaseUrl: process.env.DATABASE_URL }, throwaway).catch(
+    async (err) => {
+      await Promise.all(throwaway.map((server) => server.stop()));
+      throw err;
+    },
+  );
   const redis = new Redis(redisUrl);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   try {

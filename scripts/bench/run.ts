@@ -9,7 +9,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startPostgres, startRedis, type Throwaway } from '../../dev/servers';
+import type { Throwaway } from '../../dev/servers';
+import { benchServers } from './bench-servers';
 import { dataStats, type DataStats } from './data-stats';
 import { loadRealSet, type Dataset } from './dataset';
 import { agreementAt10, groundTruth, type Truth } from './ground-truth';
@@ -289,20 +290,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const started = performance.now();
   const host = machine();
   const throwaway: Throwaway[] = [];
-  let redisUrl = options.redisUrl;
-  let databaseUrl = options.databaseUrl;
-  const given = Boolean(redisUrl && databaseUrl);
+  const given = Boolean(options.redisUrl && options.databaseUrl);
   try {
-    if (!redisUrl) {
-      const server = await startRedis();
-      throwaway.push(server);
-      redisUrl = server.url;
-    }
-    if (!databaseUrl) {
-      const server = await startPostgres();
-      throwaway.push(server);
-      databaseUrl = server.url;
-    }
+    const { redisUrl, databaseUrl } = await benchServers(options, throwaway);
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
     // An idle client whose server goes away (the throwaway servers stop at the end) must not crash the run.

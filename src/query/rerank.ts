@@ -20,6 +20,31 @@ export interface Candidates {
   collisions: readonly number[];
 }
 
+const normOf = (v: Float32Array): number => {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
+  return Math.sqrt(sum);
+};
+
+/** The hit of a stored row scored by exact cosine (null for a zero or non-finite vector); BAD_STORE for another dimension. */
+function scoredHit(query: Float32Array, qNorm: number, row: StoredItem, id: Id, collisions: number): Hit | null {
+  const v = row.vector;
+  if (v.length !== query.length) {
+    throw new LshrsError('BAD_STORE', `stored vector of id ${String(row.id)} has ${v.length} dimensions, the index has ${query.length}`);
+  }
+  let dot = 0;
+  let norm = 0;
+  for (let i = 0; i < v.length; i++) {
+    dot += query[i] * v[i];
+    norm += v[i] * v[i];
+  }
+  if (norm === 0 || !Number.isFinite(dot)) return null;
+  const hit: Hit = { id, score: dot / (qNorm * Math.sqrt(norm)), collisions };
+  if (row.text !== undefined) hit.text = row.text;
+  if (row.row !== undefined) hit.row = row.row;
+  return hit;
+}
+
 /**
  * Exact cosine of each fetched candidate against the query; candidates the store no longer has are
  * skipped. Ties go to more collisions, then to the sketch ranking's order.
@@ -27,29 +52,13 @@ export interface Candidates {
 export function rerankByCosine(query: Float32Array, candidates: Candidates, rows: Iterable<StoredItem>, topK: number): Hit[] {
   const rankOf = new Map<string, number>();
   candidates.ids.forEach((id, rank) => rankOf.set(String(id), rank));
-  let qNorm = 0;
-  for (let i = 0; i < query.length; i++) qNorm += query[i] * query[i];
-  qNorm = Math.sqrt(qNorm);
-
+  const qNorm = normOf(query);
   const scored: { hit: Hit; rank: number }[] = [];
   for (const row of rows) {
     const rank = rankOf.get(String(row.id));
     if (rank === undefined) continue;
-    const v = row.vector;
-    if (v.length !== query.length) {
-      throw new LshrsError('BAD_STORE', `stored vector of id ${String(row.id)} has ${v.length} dimensions, the index has ${query.length}`);
-    }
-    let dot = 0;
-    let norm = 0;
-    for (let i = 0; i < v.length; i++) {
-      dot += query[i] * v[i];
-      norm += v[i] * v[i];
-    }
-    if (norm === 0 || !Number.isFinite(dot)) continue;
-    const hit: Hit = { id: candidates.ids[rank], score: dot / (qNorm * Math.sqrt(norm)), collisions: candidates.collisions[rank] };
-    if (row.text !== undefined) hit.text = row.text;
-    if (row.row !== undefined) hit.row = row.row;
-    scored.push({ hit, rank });
+    const hit = scoredHit(query, qNorm, row, candidates.ids[rank], candidates.collisions[rank]);
+    if (hit) scored.push({ hit, rank });
   }
   scored.sort((a, b) => b.hit.score - a.hit.score || b.hit.collisions - a.hit.collisions || a.rank - b.rank);
   return scored.slice(0, topK).map((s) => s.hit);
@@ -68,29 +77,13 @@ export class ExactTopK {
     private readonly topK: number,
     private readonly idOf: (id: Id) => Id,
   ) {
-    let norm = 0;
-    for (let i = 0; i < query.length; i++) norm += query[i] * query[i];
-    this.qNorm = Math.sqrt(norm);
+    this.qNorm = normOf(query);
   }
 
   add(rows: Iterable<StoredItem>): void {
-    const { query } = this;
     for (const row of rows) {
-      const v = row.vector;
-      if (v.length !== query.length) {
-        throw new LshrsError('BAD_STORE', `stored vector of id ${String(row.id)} has ${v.length} dimensions, the index has ${query.length}`);
-      }
-      let dot = 0;
-      let norm = 0;
-      for (let i = 0; i < v.length; i++) {
-        dot += query[i] * v[i];
-        norm += v[i] * v[i];
-      }
-      if (norm === 0 || !Number.isFinite(dot)) continue;
-      const hit: Hit = { id: this.idOf(row.id), score: dot / (this.qNorm * Math.sqrt(norm)), collisions: 0 };
-      if (row.text !== undefined) hit.text = row.text;
-      if (row.row !== undefined) hit.row = row.row;
-      this.hits.push(hit);
+      const hit = scoredHit(this.query, this.qNorm, row, this.idOf(row.id), 0);
+      if (hit) this.hits.push(hit);
     }
     if (this.hits.length > 4 * this.topK) this.trim();
   }
