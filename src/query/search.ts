@@ -167,7 +167,7 @@ export class Searcher {
     trace: QueryTrace | undefined,
   ): Promise<Hit[]> {
     signal?.throwIfAborted();
-    if (plan.match && q) return this.searchMatching(probe, q, plan, plan.match, signal, trace);
+    if (plan.match?.filter !== undefined && q) return this.searchMatching(probe, q, plan, plan.match, signal, trace);
     const asked = probe(plan.probes);
     const ranked = await this.candidates(asked, plan.rerank && q ? plan.rerankCandidates : plan.topK, signal, trace);
     if (!ranked || ranked.ids.length === 0) return [];
@@ -176,8 +176,23 @@ export class Searcher {
     }
     const candidates = this.fetched(ranked, plan);
     signal?.throwIfAborted();
-    const rows = await this.timedFetch(() => (this.deps.store as VectorStore).fetch(candidates.ids), candidates.ids.length, trace);
+    const store = this.deps.store as VectorStore;
+    const match = plan.match;
+    // `columns` alone: the same fetch, with the columns.
+    const fetch = match ? () => this.matchingFetch(store)(candidates.ids, match) : () => store.fetch(candidates.ids);
+    const rows = await this.timedFetch(fetch, candidates.ids.length, trace);
     return this.reranked(q, candidates, rows, plan.topK, trace);
+  }
+
+  /** The store's `fetchMatching`; BAD_OPTION for a store without one. */
+  private matchingFetch(store: VectorStore): NonNullable<VectorStore['fetchMatching']> {
+    if (!store.fetchMatching) {
+      throw new LshrsError(
+        'BAD_OPTION',
+        'filter and columns need a store that applies them: PostgresVectorStore, fetchVectors, or a VectorStore with fetchMatching',
+      );
+    }
+    return store.fetchMatching.bind(store);
   }
 
   /** The part of the ranked candidates a reranked query fetches (`topP`). */
@@ -204,7 +219,7 @@ export class Searcher {
   }
 
   /**
-   * A query with a filter (or columns): the candidates go to the store's `fetchMatching`, which
+   * A query with a filter: the candidates go to the store's `fetchMatching`, which
    * returns those that match. The store's estimate of the selectivity sizes the query: the
    * candidates asked about (rerankCandidates / selectivity) and the probes (FILTER_PROBE_EXPONENT).
    * When fewer match than half the rerankCandidates, the query widens (the selectivity seen, then
@@ -221,13 +236,7 @@ export class Searcher {
     trace: QueryTrace | undefined,
   ): Promise<Hit[]> {
     const store = this.deps.store as VectorStore;
-    const fetchMatching = store.fetchMatching?.bind(store);
-    if (!fetchMatching) {
-      throw new LshrsError(
-        'BAD_OPTION',
-        'filter and columns need a store that applies them: PostgresVectorStore, fetchVectors, or a VectorStore with fetchMatching',
-      );
-    }
+    const fetchMatching = this.matchingFetch(store);
     const fetch = (ranked: Ranked) => {
       const candidates = this.fetched(ranked, plan);
       return this.timedFetch(() => fetchMatching(candidates.ids, request), candidates.ids.length, trace).then((rows) => ({
@@ -235,13 +244,7 @@ export class Searcher {
         rows: [...rows],
       }));
     };
-    if (request.filter === undefined) {
-      const ranked = await this.candidates(probe(plan.probes), plan.rerankCandidates, signal, trace);
-      if (!ranked || ranked.ids.length === 0) return [];
-      const { candidates, rows } = await fetch(ranked);
-      return this.reranked(q, candidates, rows, plan.topK, trace);
-    }
-    const filter = request.filter;
+    const filter = request.filter as NonNullable<MatchRequest['filter']>;
     const stats: FilterTrace = { estimated: null, rounds: 0, asked: 0, matched: 0, scanned: 0, exact: false };
     if (trace) trace.filter = stats;
     const scan = store.scanMatching ? (cap: number) => this.exactScan(q, plan, request, cap, stats, signal, trace) : undefined;
@@ -309,14 +312,13 @@ export class Searcher {
     const best = new ExactTopK(q, plan.topK, (id) => decodeId(String(id), idType));
     const mark = trace ? performance.now() : 0;
     let over = false;
-    const scanned = await (store.scanMatching as NonNullable<VectorStore['scanMatching']>)(request, (rows) => {
+    await (store.scanMatching as NonNullable<VectorStore['scanMatching']>)(request, (rows) => {
       best.add(rows);
       stats.scanned += rows.length;
       over = stats.scanned > cap;
       return !over;
     });
     if (trace) trace.phases.fetchMs += performance.now() - mark;
-    stats.scanned = Math.max(stats.scanned, scanned);
     if (over) return null;
     stats.exact = true;
     return best.result();

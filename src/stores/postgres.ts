@@ -379,11 +379,7 @@ export class PostgresVectorStore implements VectorStore {
 
   async fetch(ids: readonly Id[]): Promise<Iterable<StoredItem>> {
     if (ids.length === 0) return [];
-    const shape = await this.describe();
-    const { rows } = await this.query<RawRow>(`SELECT ${this.selectList(shape, true)} FROM ${this.table} WHERE ${this.idColumn} = ANY($1)`, [
-      ids.map(String),
-    ]);
-    return this.decodeRows(shape, rows);
+    return this.fetchMatching(ids, {});
   }
 
   /**
